@@ -1,0 +1,39 @@
+import type { DataSource, MigrationInterface } from 'typeorm';
+import { CreateDualWriteOutbox1764400000000 } from './1764400000000-CreateDualWriteOutbox';
+import { CreateDualWriteLedger1764400000001 } from './1764400000001-CreateDualWriteLedger';
+
+/** What `runMigrations` did, per database. */
+export interface MigrationReport {
+  database: string;
+  migration: string;
+}
+
+async function run(dataSource: DataSource, migration: MigrationInterface): Promise<void> {
+  const initialized = dataSource.isInitialized;
+  if (!initialized) await dataSource.initialize();
+  const queryRunner = dataSource.createQueryRunner();
+  try {
+    await migration.up(queryRunner);
+  } finally {
+    await queryRunner.release();
+    if (!initialized) await dataSource.destroy();
+  }
+}
+
+/**
+ * Creates the outbox on the primary and the version ledger in every target.
+ * Idempotent (`CREATE TABLE IF NOT EXISTS`), so it is safe to run on every
+ * deploy; this is what `dualwrite migrate` runs.
+ */
+export async function runMigrations(config: { primary: DataSource; targets: Record<string, DataSource> }): Promise<MigrationReport[]> {
+  const report: MigrationReport[] = [];
+  const outbox = new CreateDualWriteOutbox1764400000000();
+  await run(config.primary, outbox);
+  report.push({ database: 'primary', migration: outbox.name });
+  for (const [name, target] of Object.entries(config.targets)) {
+    const ledger = new CreateDualWriteLedger1764400000001();
+    await run(target, ledger);
+    report.push({ database: `target ${name}`, migration: ledger.name });
+  }
+  return report;
+}

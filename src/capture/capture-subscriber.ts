@@ -1,0 +1,361 @@
+import path from 'node:path';
+import type {
+  EntityMetadata,
+  EntitySubscriberInterface,
+  InsertEvent,
+  ObjectLiteral,
+  QueryRunner,
+  RecoverEvent,
+  RemoveEvent,
+  SoftRemoveEvent,
+  TransactionCommitEvent,
+  TransactionRollbackEvent,
+  UpdateEvent,
+} from 'typeorm';
+import type { AfterQueryEvent } from 'typeorm/subscriber/event/QueryEvent';
+import type { Dialect } from '../dialect/dialect';
+import { DualWriteError } from '../errors/dual-write-error';
+import type { ReplicatedEntity } from '../metadata/replicated-entity';
+import type { Logger } from '../observability/logger';
+import type { CapturedChange, OutboxWriter } from '../outbox/outbox-writer';
+import { lastChangePerRow, type PendingChange } from './pending-change';
+import { keyOf, keyOfRaw, rowImageOf, rowImageOfUpdate } from './row-image';
+import { readRowImages } from './row-reader';
+import { StatementInspector, type InspectedWrite } from './statement-inspector';
+
+/** Per query-runner capture state; query runners are never shared between transactions. */
+interface CaptureState {
+  /** Buffered changes per open transaction level (index 0 = the outer transaction). */
+  levels: PendingChange[][];
+  /** Changes written outside any transaction, flushed together on the next microtask. */
+  loose: PendingChange[];
+  looseFlush?: Promise<void>;
+  /** Entity-level operations in progress per entity (before* seen, after* not yet). */
+  inProgress: Map<ReplicatedEntity, number>;
+  /** Entities whose current INSERT is an upsert: their images must be read back. */
+  upserting: Set<ReplicatedEntity>;
+  wroteOutbox: boolean;
+}
+
+export interface CaptureOptions {
+  entities: ReadonlyMap<string, ReplicatedEntity>;
+  dialect: Dialect;
+  outbox: OutboxWriter;
+  logger: Logger;
+  strict: boolean;
+  /** Called after the outer COMMIT of a transaction that wrote outbox rows (and after loose writes). */
+  onCommitted: () => void;
+}
+
+const TRANSACTION_DEPTH = 'transactionDepth';
+
+function depthOf(queryRunner: QueryRunner): number {
+  return (queryRunner as unknown as Record<string, number>)[TRANSACTION_DEPTH] ?? (queryRunner.isTransactionActive ? 1 : 0);
+}
+
+/**
+ * The one subscriber instance registered on the primary DataSource. It turns
+ * entity writes into outbox rows written through the same query runner, in
+ * the same transaction, as ONE multi-row INSERT just before the outer COMMIT.
+ */
+export class CaptureSubscriber implements EntitySubscriberInterface {
+  private readonly states = new WeakMap<QueryRunner, CaptureState>();
+  private readonly byMetadata = new Map<EntityMetadata, ReplicatedEntity>();
+  private readonly inspector: StatementInspector;
+  private readonly warned = new Set<string>();
+
+  constructor(private readonly options: CaptureOptions) {
+    for (const entity of options.entities.values()) this.byMetadata.set(entity.metadata, entity);
+    this.inspector = new StatementInspector(options.entities.values());
+  }
+
+  // ----- entity events -----------------------------------------------------
+
+  beforeInsert(event: InsertEvent<ObjectLiteral>): void {
+    this.markInProgress(event.queryRunner, event.metadata, event.entity, +1);
+  }
+
+  beforeUpdate(event: UpdateEvent<ObjectLiteral>): void {
+    // QueryBuilder updates pass their SET values as `entity` but no database entity.
+    if (event.databaseEntity) this.markInProgress(event.queryRunner, event.metadata, event.entity, +1);
+  }
+
+  beforeRemove(event: RemoveEvent<ObjectLiteral>): void {
+    this.markInProgress(event.queryRunner, event.metadata, event.entity, +1);
+  }
+
+  beforeSoftRemove(event: SoftRemoveEvent<ObjectLiteral>): void {
+    this.markInProgress(event.queryRunner, event.metadata, event.entity, +1);
+  }
+
+  beforeRecover(event: RecoverEvent<ObjectLiteral>): void {
+    this.markInProgress(event.queryRunner, event.metadata, event.entity, +1);
+  }
+
+  afterInsert(event: InsertEvent<ObjectLiteral>): Promise<void> | void {
+    const entity = this.markInProgress(event.queryRunner, event.metadata, event.entity, -1);
+    if (!entity || !event.entity) return;
+    const state = this.state(event.queryRunner);
+    const upsert = state.upserting.has(entity);
+    if (upsert && (state.inProgress.get(entity) ?? 0) === 0) state.upserting.delete(entity);
+    const key = keyOf(entity, event.entity);
+    if (!key) return this.reportUncaptured(event.queryRunner, entity, 'INSERT', 'the inserted entity has no primary key value');
+    if (upsert) return this.add(event.queryRunner, { kind: 'refresh', entity, key, capturedAt: Date.now() });
+    const row = rowImageOf(entity, event.entity, undefined, true)!;
+    return this.add(event.queryRunner, { kind: 'image', entity, change: this.change(entity, 'upsert', key, row) });
+  }
+
+  afterUpdate(event: UpdateEvent<ObjectLiteral>): Promise<void> | void {
+    if (!event.databaseEntity || !event.entity) return; // QueryBuilder update: handled in afterQuery
+    const entity = this.markInProgress(event.queryRunner, event.metadata, event.entity, -1);
+    if (!entity) return;
+    const written = event.entity as ObjectLiteral;
+    const key = keyOf(entity, event.databaseEntity, written);
+    if (!key) return this.reportUncaptured(event.queryRunner, entity, 'UPDATE', 'the updated entity has no primary key value');
+    const row = rowImageOfUpdate(entity, written, event.databaseEntity, event.updatedColumns);
+    const pending: PendingChange = row
+      ? { kind: 'image', entity, change: this.change(entity, 'upsert', key, row) }
+      : { kind: 'refresh', entity, key, capturedAt: Date.now() };
+    return this.add(event.queryRunner, pending);
+  }
+
+  afterRemove(event: RemoveEvent<ObjectLiteral>): Promise<void> | void {
+    const entity = this.markInProgress(event.queryRunner, event.metadata, event.entity, -1);
+    if (!entity || !event.entity) return; // QueryBuilder delete: handled in afterQuery
+    // TypeORM clears the primary key on the removed entity before this event.
+    const ids = typeof event.entityId === 'object' ? (event.entityId as ObjectLiteral) : undefined;
+    const key = keyOf(entity, event.databaseEntity, ids, event.entity);
+    if (!key) return this.reportUncaptured(event.queryRunner, entity, 'DELETE', 'the removed entity has no primary key value');
+    return this.add(event.queryRunner, { kind: 'image', entity, change: this.change(entity, 'delete', key, null) });
+  }
+
+  afterSoftRemove(event: SoftRemoveEvent<ObjectLiteral>): Promise<void> | void {
+    return this.afterKeyOnlyEvent(event.queryRunner, event.metadata, event.entity, event.databaseEntity);
+  }
+
+  afterRecover(event: RecoverEvent<ObjectLiteral>): Promise<void> | void {
+    return this.afterKeyOnlyEvent(event.queryRunner, event.metadata, event.entity, event.databaseEntity);
+  }
+
+  /** Soft removes and recovers: the row still exists with new delete-date; read it back. */
+  private afterKeyOnlyEvent(
+    queryRunner: QueryRunner,
+    metadata: EntityMetadata,
+    written: ObjectLiteral | undefined,
+    databaseEntity: ObjectLiteral | undefined,
+  ): Promise<void> | void {
+    const entity = this.markInProgress(queryRunner, metadata, written, -1);
+    if (!entity || !written) return;
+    const key = keyOf(entity, written, databaseEntity);
+    if (!key) return this.reportUncaptured(queryRunner, entity, 'UPDATE', 'the entity has no primary key value');
+    return this.add(queryRunner, { kind: 'refresh', entity, key, capturedAt: Date.now() });
+  }
+
+  // ----- statements without entities -------------------------------------
+
+  afterQuery(event: AfterQueryEvent): Promise<void> | void {
+    if (!event.success) return;
+    const write = this.inspector.inspect(event.query);
+    if (!write) return;
+    const state = this.state(event.queryRunner);
+    if ((state.inProgress.get(write.entity) ?? 0) > 0) {
+      // save()/insert()/remove(): the after* event brings the entity.
+      if (write.upsert) state.upserting.add(write.entity);
+      return;
+    }
+    return this.captureStatement(event.queryRunner, write, event.rawResults);
+  }
+
+  private captureStatement(queryRunner: QueryRunner, write: InspectedWrite, raw: unknown): Promise<void> | void {
+    const { rows, affected } = resultOf(raw);
+    if (affected === 0) return;
+    const keys: string[][] = [];
+    for (const row of rows) {
+      const key = keyOfRaw(write.entity, row);
+      if (!key) break;
+      keys.push(key);
+    }
+    if (keys.length === 0 || keys.length !== rows.length || (affected !== undefined && affected > rows.length)) {
+      return this.reportUncaptured(
+        queryRunner,
+        write.entity,
+        write.verb,
+        'TypeORM gives no entity for it and the statement returned no primary keys',
+      );
+    }
+    const now = Date.now();
+    const changes: PendingChange[] = keys.map((key) =>
+      write.verb === 'DELETE'
+        ? { kind: 'image', entity: write.entity, change: this.change(write.entity, 'delete', key, null, now) }
+        : { kind: 'refresh', entity: write.entity, key, capturedAt: now },
+    );
+    return this.add(queryRunner, ...changes);
+  }
+
+  private reportUncaptured(queryRunner: QueryRunner, entity: ReplicatedEntity, verb: string, why: string): void {
+    const site = callSite();
+    const message =
+      `typeorm-dualwrite: a ${verb} on replicated entity "${entity.name}" at ${site} was not captured: ${why}. ` +
+      `Write it with save()/remove()/softRemove(), or on PostgreSQL add .returning(${JSON.stringify(entity.primaryColumns.map((c) => c.databaseName))}) ` +
+      `to the QueryBuilder so its keys are captured; until then the reconciler repairs the target.`;
+    if (this.options.strict) {
+      throw new DualWriteError('UNCAPTURED_WRITE', `${message} (strict mode: the write was refused${queryRunner.isTransactionActive ? ' and its transaction must roll back' : ''}.)`, {
+        entity: entity.name,
+      });
+    }
+    const once = `${entity.name}|${verb}|${site}`;
+    if (this.warned.has(once)) return;
+    this.warned.add(once);
+    this.options.logger.warn({ entity: entity.name, verb, site }, message);
+  }
+
+  // ----- transactions --------------------------------------------------------
+
+  async beforeTransactionCommit(event: TransactionCommitEvent): Promise<void> {
+    const queryRunner = event.queryRunner;
+    const state = this.states.get(queryRunner);
+    if (!state || state.levels.length === 0) return;
+    const depth = depthOf(queryRunner);
+    if (depth > 1) {
+      // RELEASE SAVEPOINT: the savepoint's changes now belong to its parent.
+      const released = state.levels.splice(depth - 1).flat();
+      if (released.length) (state.levels[depth - 2] ??= []).push(...released);
+      return;
+    }
+    const changes = state.levels.flat();
+    state.levels = [];
+    if (changes.length === 0) return;
+    await this.flush(queryRunner, changes);
+    state.wroteOutbox = true;
+  }
+
+  afterTransactionCommit(event: TransactionCommitEvent): void {
+    // Also fires after RELEASE SAVEPOINT: only the outer COMMIT publishes.
+    if (event.queryRunner.isTransactionActive) return;
+    const state = this.states.get(event.queryRunner);
+    if (state?.wroteOutbox) {
+      state.wroteOutbox = false;
+      this.options.onCommitted();
+    }
+  }
+
+  afterTransactionRollback(event: TransactionRollbackEvent): void {
+    const state = this.states.get(event.queryRunner);
+    if (!state) return;
+    // Drop the changes of the rolled-back level (savepoint) or of everything.
+    state.levels.splice(depthOf(event.queryRunner));
+    if (!event.queryRunner.isTransactionActive) {
+      state.levels = [];
+      state.wroteOutbox = false;
+      state.inProgress.clear();
+      state.upserting.clear();
+    }
+  }
+
+  // ----- internals -----------------------------------------------------------
+
+  private state(queryRunner: QueryRunner): CaptureState {
+    let state = this.states.get(queryRunner);
+    if (!state) {
+      state = { levels: [], loose: [], inProgress: new Map(), upserting: new Set(), wroteOutbox: false };
+      this.states.set(queryRunner, state);
+    }
+    return state;
+  }
+
+  private markInProgress(
+    queryRunner: QueryRunner,
+    metadata: EntityMetadata,
+    written: ObjectLiteral | undefined,
+    delta: 1 | -1,
+  ): ReplicatedEntity | undefined {
+    const entity = this.byMetadata.get(metadata);
+    if (!entity || !written) return entity;
+    const state = this.state(queryRunner);
+    const count = (state.inProgress.get(entity) ?? 0) + delta;
+    if (count > 0) state.inProgress.set(entity, count);
+    else state.inProgress.delete(entity);
+    return entity;
+  }
+
+  private change(
+    entity: ReplicatedEntity,
+    op: CapturedChange['op'],
+    key: string[],
+    row: CapturedChange['row'],
+    capturedAt = Date.now(),
+  ): CapturedChange {
+    return { entity: entity.name, op, key, row, targets: entity.options.to.join(','), capturedAt };
+  }
+
+  /** Buffers changes in the open transaction, or writes them right away (batched per tick) without one. */
+  private add(queryRunner: QueryRunner, ...changes: PendingChange[]): Promise<void> | void {
+    const state = this.state(queryRunner);
+    const depth = depthOf(queryRunner);
+    if (depth > 0) {
+      while (state.levels.length < depth) state.levels.push([]);
+      state.levels[depth - 1].push(...changes);
+      return;
+    }
+    state.loose.push(...changes);
+    state.looseFlush ??= Promise.resolve().then(async () => {
+      const loose = state.loose;
+      state.loose = [];
+      state.looseFlush = undefined;
+      await this.flush(queryRunner, loose);
+      this.options.onCommitted();
+    });
+    return state.looseFlush;
+  }
+
+  private async flush(queryRunner: QueryRunner, pending: readonly PendingChange[]): Promise<void> {
+    const latest = lastChangePerRow(pending);
+    const changes: CapturedChange[] = [];
+    const refreshes = new Map<ReplicatedEntity, Array<Extract<PendingChange, { kind: 'refresh' }>>>();
+    for (const item of latest) {
+      if (item.kind === 'image') changes.push(item.change);
+      else {
+        const list = refreshes.get(item.entity) ?? [];
+        list.push(item);
+        refreshes.set(item.entity, list);
+      }
+    }
+    for (const [entity, items] of refreshes) {
+      const images = await readRowImages(queryRunner, this.options.dialect, entity, items.map((i) => i.key));
+      for (const item of items) {
+        const row = images.get(item.key.join('\u0000')) ?? null;
+        changes.push(this.change(entity, row ? 'upsert' : 'delete', item.key, row, item.capturedAt));
+      }
+    }
+    if (changes.length) await this.options.outbox.write(queryRunner, changes);
+  }
+}
+
+/** Rows and affected-row count of a raw driver result (pg or mysql2). */
+function resultOf(raw: unknown): { rows: Record<string, unknown>[]; affected?: number } {
+  if (Array.isArray(raw)) return { rows: raw as Record<string, unknown>[], affected: raw.length };
+  if (raw && typeof raw === 'object') {
+    const r = raw as { rows?: unknown; rowCount?: number | null; affectedRows?: number };
+    const rows = Array.isArray(r.rows) ? (r.rows as Record<string, unknown>[]) : [];
+    return { rows, affected: r.rowCount ?? r.affectedRows ?? undefined };
+  }
+  return { rows: [] };
+}
+
+const LIBRARY_ROOT = path.resolve(__dirname, '..', '..');
+const TYPEORM_FRAME =
+  /[\\/]typeorm[\\/]|[\\/](subscriber|query-builder|entity-manager|repository|persistence|driver|query-runner)[\\/][A-Z]\w+\.[jt]s:/;
+
+/** The first stack frame outside TypeORM and this library: where the user wrote it. */
+function callSite(): string {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 64;
+  const frames = (new Error().stack ?? '').split('\n').slice(1);
+  Error.stackTraceLimit = limit;
+  for (const frame of frames) {
+    if (frame.includes(`${LIBRARY_ROOT}${path.sep}src${path.sep}`) || frame.includes(`${LIBRARY_ROOT}${path.sep}dist${path.sep}`)) continue;
+    if (TYPEORM_FRAME.test(frame) || /node:internal|processTicksAndRejections|new Promise|\(<anonymous>\)/.test(frame)) continue;
+    return frame.trim().replace(/^at\s+/, '');
+  }
+  return 'an unknown call site';
+}

@@ -1,0 +1,51 @@
+import type { DataSource } from 'typeorm';
+import { CaptureSubscriber, type CaptureOptions } from './capture-subscriber';
+
+interface Registration {
+  subscriber: CaptureSubscriber;
+  listeners: Set<() => void>;
+}
+
+const registrations = new WeakMap<DataSource, Registration>();
+
+/**
+ * Registers THE capture subscriber instance on the primary DataSource, once:
+ * a second call (a second `DualWrite.start` on the same DataSource) shares
+ * it, because two instances would capture every write twice. TypeORM builds
+ * subscribers listed in its options with no arguments, so a configured
+ * instance is added to `dataSource.subscribers` instead.
+ * Returns the function that unregisters this caller.
+ */
+export function registerCapture(
+  dataSource: DataSource,
+  options: Omit<CaptureOptions, 'onCommitted'>,
+  onCommitted: () => void,
+): () => void {
+  let registration = registrations.get(dataSource);
+  if (!registration) {
+    const listeners = new Set<() => void>();
+    const subscriber = new CaptureSubscriber({
+      ...options,
+      onCommitted: () => {
+        for (const listener of listeners) listener();
+      },
+    });
+    registration = { subscriber, listeners };
+    registrations.set(dataSource, registration);
+    dataSource.subscribers.push(subscriber);
+  }
+  const { subscriber, listeners } = registration;
+  listeners.add(onCommitted);
+  return () => {
+    listeners.delete(onCommitted);
+    if (listeners.size > 0) return;
+    registrations.delete(dataSource);
+    const index = dataSource.subscribers.indexOf(subscriber);
+    if (index >= 0) dataSource.subscribers.splice(index, 1);
+  };
+}
+
+/** How many capture subscribers this library has on the DataSource (tests check it is one). */
+export function captureSubscriberCount(dataSource: DataSource): number {
+  return dataSource.subscribers.filter((s) => s instanceof CaptureSubscriber).length;
+}

@@ -1,0 +1,91 @@
+import type { ObjectLiteral } from 'typeorm';
+import type { ReplicatedEntity } from '../metadata/replicated-entity';
+import type { RowImage } from '../outbox/change';
+import { encodeValue } from '../outbox/value-codec';
+
+/** The primary-key values of an entity (or of an id map) as key strings. */
+export function keyOf(entity: ReplicatedEntity, ...sources: Array<ObjectLiteral | undefined>): string[] | undefined {
+  const key: string[] = [];
+  for (const column of entity.primaryColumns) {
+    let value: unknown;
+    for (const source of sources) {
+      if (source === undefined || source === null) continue;
+      value = column.metadata.getEntityValue(source, true);
+      if (value !== undefined && value !== null) break;
+    }
+    if (value === undefined || value === null) return undefined;
+    key.push(String(encodeValue(column.kind, value)));
+  }
+  return key;
+}
+
+/**
+ * The full row image of a written entity. Columns the entity object lacks are
+ * taken from `fallback` (TypeORM's database entity on updates); when neither
+ * has a column, the image is incomplete and `undefined` is returned, so the
+ * caller reads the row back instead. On inserts a missing value is NULL.
+ */
+export function rowImageOf(
+  entity: ReplicatedEntity,
+  written: ObjectLiteral,
+  fallback: ObjectLiteral | undefined,
+  missingIsNull: boolean,
+): RowImage | undefined {
+  const row: RowImage = {};
+  for (const column of entity.columns) {
+    let value = column.metadata.getEntityValue(written, true);
+    if (value === undefined && fallback !== undefined) value = column.metadata.getEntityValue(fallback, true);
+    if (value === undefined) {
+      if (!missingIsNull) return undefined;
+      value = null;
+    }
+    row[column.databaseName] = encodeValue(column.kind, value);
+  }
+  return row;
+}
+
+/**
+ * The row image after an update through save(): TypeORM's database entity
+ * (the row as loaded before the update) with the columns the update changed
+ * (and the update-date and version columns it maintains) taken from the
+ * written entity. `undefined` when a value is known from neither.
+ */
+export function rowImageOfUpdate(
+  entity: ReplicatedEntity,
+  written: ObjectLiteral,
+  databaseEntity: ObjectLiteral,
+  updatedColumns: ReadonlyArray<{ databaseName: string }>,
+): RowImage | undefined {
+  const changed = new Set(updatedColumns.map((c) => c.databaseName));
+  const row: RowImage = {};
+  for (const column of entity.columns) {
+    const meta = column.metadata;
+    const fromWritten = changed.has(column.databaseName) || meta.isUpdateDate || meta.isVersion;
+    const [first, second] = fromWritten ? [written, databaseEntity] : [databaseEntity, written];
+    let value = meta.getEntityValue(first, true);
+    if (value === undefined) value = meta.getEntityValue(second, true);
+    if (value === undefined) return undefined;
+    row[column.databaseName] = encodeValue(column.kind, value);
+  }
+  return row;
+}
+
+/** The row image of a raw row read back from the primary (database column names). */
+export function rowImageOfRaw(entity: ReplicatedEntity, raw: Record<string, unknown>): RowImage {
+  const row: RowImage = {};
+  for (const column of entity.columns) {
+    row[column.databaseName] = encodeValue(column.kind, raw[column.databaseName], true);
+  }
+  return row;
+}
+
+/** Key strings of a raw row (a SELECT result or rows a statement RETURNed). */
+export function keyOfRaw(entity: ReplicatedEntity, raw: Record<string, unknown>): string[] | undefined {
+  const key: string[] = [];
+  for (const column of entity.primaryColumns) {
+    const value = raw[column.databaseName];
+    if (value === undefined || value === null) return undefined;
+    key.push(String(encodeValue(column.kind, value, true)));
+  }
+  return key;
+}

@@ -1,0 +1,60 @@
+import { parseArgs } from 'node:util';
+import 'reflect-metadata';
+import { isDualWriteError } from '../index';
+import { usageError } from './cli-error';
+import { migrateCommand } from './migrate-command';
+
+const HELP = `dualwrite <verb> [options]
+
+Verbs:
+  migrate                 create the outbox (primary) and version ledger (targets)
+
+Every verb takes --config <path> (default ./ormconfig.ts).
+`;
+
+type Verb = (values: Record<string, string | boolean | undefined>) => Promise<number>;
+
+const VERBS: Record<string, { options: Record<string, { type: 'string' | 'boolean' }>; run: Verb }> = {
+  migrate: { options: {}, run: (v) => migrateCommand({ config: v.config as string | undefined }) },
+};
+
+export async function main(argv: string[]): Promise<number> {
+  const [verb, ...rest] = argv;
+  if (!verb || verb === '--help' || verb === '-h' || verb === 'help') {
+    process.stdout.write(HELP);
+    return verb ? 0 : 2;
+  }
+  const command = VERBS[verb];
+  if (!command) throw usageError(`Unknown verb "${verb}". Verbs: ${Object.keys(VERBS).join(', ')}.`);
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: rest,
+      options: { config: { type: 'string' }, ...command.options },
+      allowPositionals: false,
+      strict: true,
+    }));
+  } catch (error) {
+    throw usageError(`dualwrite ${verb}: ${(error as Error).message}`);
+  }
+  return command.run(values);
+}
+
+/** Runs the CLI and sets the exit code; errors become one clear line on stderr. */
+export function runCli(argv: string[]): void {
+  main(argv).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      if (isDualWriteError(error)) {
+        process.stderr.write(`dualwrite: ${error.message} [${error.code}]\n`);
+      } else {
+        process.stderr.write(`dualwrite: ${(error as Error)?.stack ?? String(error)}\n`);
+      }
+      process.exitCode = 1;
+    },
+  );
+}
+
+if (require.main === module) runCli(process.argv.slice(2));

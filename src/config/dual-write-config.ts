@@ -1,0 +1,80 @@
+import type { RedisOptions } from 'ioredis';
+import type { DataSource } from 'typeorm';
+import type { Logger } from '../observability/logger';
+
+/** Retry policy of the apply worker. */
+export interface RetryOptions {
+  /** Attempts per job before its changes are split and dead-lettered. @defaultValue 10 */
+  attempts?: number;
+  /** First backoff delay in ms; each later attempt doubles it. @defaultValue 200 */
+  delay?: number;
+  /** Upper bound of one backoff delay in ms. @defaultValue 30000 */
+  maxDelay?: number;
+  /** Fraction of each delay that is randomized (0–1), so retries of many jobs spread out. @defaultValue 0.2 */
+  jitter?: number;
+}
+
+/** How the relay moves outbox rows to the queues. */
+export interface RelayOptions {
+  /** Outbox rows claimed per transaction. @defaultValue 2000 */
+  batchSize?: number;
+  /** Changes carried by one job (one target transaction on apply). @defaultValue 500 */
+  jobSize?: number;
+  /** Poll interval of the relay loop in ms (MySQL primaries, and the safety net on PostgreSQL). @defaultValue 1000 */
+  pollInterval?: number;
+}
+
+/** Worker options (the `dualwrite worker` process). */
+export interface WorkerOptions {
+  /** Jobs applied concurrently per target. @defaultValue 2 */
+  concurrency?: number;
+  /** How long a delete's tombstone protects the row from late, older upserts, in seconds. @defaultValue 604800 (7 days) */
+  tombstoneRetention?: number;
+}
+
+/** The configuration `defineDualWrite` takes and `DualWrite.start` runs. */
+export interface DualWriteConfig {
+  /** The application's primary DataSource (PostgreSQL or MySQL/MariaDB). Writes to it are captured. */
+  primary: DataSource;
+  /** Target DataSources by name; the names are what `@Replicate({ to })` refers to. */
+  targets: Record<string, DataSource>;
+  /** Redis connection options (ioredis options or a `redis://` URL) for the BullMQ queues. */
+  redis: RedisOptions | string;
+  /** Key prefix of every queue in Redis. @defaultValue 'dualwrite' */
+  queuePrefix?: string;
+  /**
+   * Throw instead of warning when a write to a replicated entity cannot be
+   * captured (QueryBuilder/Repository `update`/`delete` or raw SQL whose keys
+   * the driver did not return). @defaultValue false
+   */
+  strict?: boolean;
+  relay?: RelayOptions;
+  retry?: RetryOptions;
+  worker?: WorkerOptions;
+  /** A pino logger, or options for the library's own one. @defaultValue pino at level `info` */
+  logger?: Logger | { level?: string };
+}
+
+/** `DualWriteConfig` with every default applied; what the runtime reads. */
+export interface ResolvedConfig extends DualWriteConfig {
+  queuePrefix: string;
+  strict: boolean;
+  relay: Required<RelayOptions>;
+  retry: Required<RetryOptions>;
+  worker: Required<WorkerOptions>;
+}
+
+export const DEFAULTS = {
+  queuePrefix: 'dualwrite',
+  relay: { batchSize: 2000, jobSize: 500, pollInterval: 1000 },
+  retry: { attempts: 10, delay: 200, maxDelay: 30_000, jitter: 0.2 },
+  worker: { concurrency: 2, tombstoneRetention: 7 * 24 * 3600 },
+} as const;
+
+/**
+ * Declares the dual-write setup; the default export of `ormconfig.ts`.
+ * It only checks the shape here; `DualWrite.start` validates the rest.
+ */
+export function defineDualWrite(config: DualWriteConfig): DualWriteConfig {
+  return config;
+}

@@ -1,0 +1,82 @@
+export type DialectName = 'postgres' | 'mysql';
+
+/** SQL for the outbox table on the primary. `$n`/`?` placeholders per engine. */
+export interface OutboxSql {
+  /** Does the outbox table exist? Returns one row with `n > 0` when it does. */
+  exists(table: string): string;
+  /** INSERT of `rows` outbox rows (entity, op, pk, row_image, targets, captured_at, trace). */
+  insert(table: string, rows: number): string;
+  /** Claim up to `$1` rows in sequence order, skipping rows another relay holds. */
+  claim(table: string): string;
+  /** Delete the claimed rows by sequence. */
+  delete(table: string, count: number): string;
+  /** The channel `insert` notifies, for relays that LISTEN (PostgreSQL only). */
+  channel?: string;
+}
+
+/** Everything that differs between the engines lives behind this. */
+export interface Dialect {
+  readonly name: DialectName;
+  quoteIdentifier(name: string): string;
+  /** Quotes a possibly schema-qualified `schema.table` path. */
+  quoteTable(path: string): string;
+  /** Placeholder for the 1-based parameter `index`. */
+  placeholder(index: number): string;
+  readonly outbox: OutboxSql;
+  readonly apply: ApplySql;
+}
+
+/** A column of a target table, as the target database describes it. */
+export interface TargetColumn {
+  name: string;
+  /** The engine's full type, e.g. `numeric(10,2)`, `timestamp with time zone`, `varchar(20)`. */
+  sqlType: string;
+  nullable: boolean;
+}
+
+/** A statement and its parameters, ready for `queryRunner.query`. */
+export interface Statement {
+  sql: string;
+  params: unknown[];
+}
+
+/** One ledger row: the newest version applied (or deleted) for a key. */
+export interface LedgerEntry {
+  entity: string;
+  key: string;
+  version: string;
+  deleted: boolean;
+}
+
+/**
+ * SQL for applying changes to a target. Every builder takes values already
+ * decoded for this engine (see `decodeValue`) and builds ONE statement for
+ * many rows.
+ */
+export interface ApplySql {
+  /** Columns of `table` in the current database/schema; empty when the table does not exist. */
+  describeTable(table: string): Statement;
+  /** Maps one row of `describeTable`'s result to a TargetColumn. */
+  readColumn(row: Record<string, unknown>): TargetColumn;
+  /**
+   * Raises each ledger row to the given version where that version is newer,
+   * inserting missing rows, and locks them for the transaction. Rows must be
+   * given in ascending (entity, key) order so concurrent appliers cannot
+   * deadlock. On PostgreSQL the statement returns `key` of each row whose
+   * version won; on MySQL it returns nothing and `ledgerRead` follows.
+   */
+  ledgerUpsert(ledgerTable: string, entries: readonly LedgerEntry[]): Statement;
+  /** MySQL: the ledger's versions for these keys after `ledgerUpsert` (rows `key`, `version`). */
+  ledgerRead?(ledgerTable: string, entity: string, keys: readonly string[]): Statement;
+  /** Multi-row upsert of full rows; `columns` includes the key columns. */
+  upsertRows(
+    table: string,
+    columns: readonly TargetColumn[],
+    keyColumns: readonly string[],
+    rows: readonly unknown[][],
+  ): Statement;
+  /** Deletes the rows with these keys (`keys[i]` holds the key column values in `keyColumns` order). */
+  deleteRows(table: string, keyColumns: readonly TargetColumn[], keys: readonly unknown[][]): Statement;
+  /** Removes tombstones older than `$1`/`?` seconds. */
+  purgeTombstones(ledgerTable: string, olderThanSeconds: number): Statement;
+}

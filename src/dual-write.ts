@@ -1,0 +1,140 @@
+import type IORedis from 'ioredis';
+import type { DataSource } from 'typeorm';
+import { OUTBOX_TABLE } from '../migrations/table-names';
+import { registerCapture } from './capture/register-capture';
+import type { DualWriteConfig, ResolvedConfig } from './config/dual-write-config';
+import { resolveConfig } from './config/resolve-config';
+import type { Dialect } from './dialect/dialect';
+import { dialectFor } from './dialect/dialect-for';
+import { DualWriteError } from './errors/dual-write-error';
+import { resolveReplicatedEntities, type ReplicatedEntity } from './metadata/replicated-entity';
+import { createLogger, type Logger } from './observability/logger';
+import { OutboxWriter } from './outbox/outbox-writer';
+import { connectRedis } from './queue/redis-connection';
+import { QueueSet } from './queue/queue-set';
+import { Relay } from './relay/relay';
+
+/**
+ * The in-process runtime: captures writes on the primary and relays them to
+ * the queues after each commit.
+ *
+ * @example
+ * ```ts
+ * const dw = await DualWrite.start(config);
+ * // ... the application writes through TypeORM as before ...
+ * await dw.close();
+ * ```
+ */
+export class DualWrite {
+  private closed = false;
+
+  private constructor(
+    readonly config: ResolvedConfig,
+    readonly logger: Logger,
+    readonly dialect: Dialect,
+    readonly entities: ReadonlyMap<string, ReplicatedEntity>,
+    readonly redis: IORedis,
+    readonly queues: QueueSet,
+    readonly relay: Relay,
+    private readonly unregister: () => void,
+    private readonly initializedPrimary: boolean,
+  ) {}
+
+  static async start(input: DualWriteConfig): Promise<DualWrite> {
+    const config = resolveConfig(input);
+    const logger = createLogger(config.logger);
+    const dialect = dialectFor(config.primary, { primary: true });
+    for (const [name, target] of Object.entries(config.targets)) dialectFor(target, { target: name });
+
+    const initializedPrimary = await initializePrimary(config.primary);
+    let redis: IORedis | undefined;
+    try {
+      const entities = resolveReplicatedEntities(config.primary, Object.keys(config.targets));
+      await assertOutboxExists(config.primary, dialect);
+      redis = await connectRedis(config.redis);
+      const queues = new QueueSet(redis, config.queuePrefix);
+      const relay = new Relay(config.primary, dialect, queues, logger, {
+        batchSize: config.relay.batchSize,
+        jobSize: config.relay.jobSize,
+        jobOptions: {
+          attempts: config.retry.attempts,
+          backoff: { type: 'dualwrite' },
+          removeOnComplete: true,
+          removeOnFail: false,
+        },
+      });
+      const unregister = registerCapture(
+        config.primary,
+        { entities, dialect, outbox: new OutboxWriter(dialect), logger, strict: config.strict },
+        () => relay.nudge(),
+      );
+      const dw = new DualWrite(config, logger, dialect, entities, redis, queues, relay, unregister, initializedPrimary);
+      if (entities.size === 0) {
+        logger.warn('no entity of the primary DataSource is marked @Replicate: nothing will be captured');
+      }
+      relay.nudge(); // whatever an earlier process left in the outbox
+      return dw;
+    } catch (error) {
+      redis?.disconnect();
+      if (initializedPrimary) await config.primary.destroy().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** The resolved replicated entity of an entity name, class or schema. */
+  entity(name: string): ReplicatedEntity {
+    const entity = this.entities.get(name);
+    if (!entity) {
+      throw new DualWriteError(
+        'ENTITY_NOT_FOUND',
+        `No replicated entity "${name}". Replicated entities: ${[...this.entities.keys()].join(', ') || '(none)'}.`,
+        { entity: name },
+      );
+    }
+    return entity;
+  }
+
+  /** Relays everything in the outbox now and waits for it; returns the rows moved. */
+  async flush(): Promise<number> {
+    await this.relay.idle();
+    return this.relay.drain();
+  }
+
+  /** Stops capturing and relaying. The DataSources stay open unless `start` opened them. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.unregister();
+    await this.relay.close();
+    await this.queues.close();
+    await this.redis.quit().catch(() => this.redis.disconnect());
+    if (this.initializedPrimary) await this.config.primary.destroy();
+  }
+}
+
+async function initializePrimary(primary: DataSource): Promise<boolean> {
+  if (primary.isInitialized) return false;
+  try {
+    await primary.initialize();
+    return true;
+  } catch (error) {
+    throw new DualWriteError(
+      'PRIMARY_UNREACHABLE',
+      `Cannot initialize the primary DataSource (${(error as Error).message}). Check its connection options in "primary".`,
+      { option: 'primary' },
+      { cause: error },
+    );
+  }
+}
+
+async function assertOutboxExists(primary: DataSource, dialect: Dialect): Promise<void> {
+  const rows = (await primary.query(dialect.outbox.exists(OUTBOX_TABLE))) as Array<{ n: number | string }>;
+  if (Number(rows[0]?.n ?? 0) === 0) {
+    throw new DualWriteError(
+      'OUTBOX_MISSING',
+      `The outbox table "${OUTBOX_TABLE}" does not exist in the primary database. ` +
+        `Run \`dualwrite migrate\` (or add CreateDualWriteOutbox1764400000000 from 'typeorm-dualwrite/migrations' to your migrations and run them).`,
+      { option: 'primary' },
+    );
+  }
+}

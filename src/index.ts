@@ -1,0 +1,20 @@
+export { Replicate, replicate, NotReplicated } from '../decorators';
+export type { ReplicateOptions } from '../decorators';
+export { defineDualWrite } from './config/dual-write-config';
+export type { DualWriteConfig, RetryOptions, RelayOptions, WorkerOptions } from './config/dual-write-config';
+export { DualWrite } from './dual-write';
+export { DualWriteError, isDualWriteError } from './errors/dual-write-error';
+export type { DualWriteErrorCode } from './errors/dual-write-error';
+export type { Change, ChangeOperation, RowImage, WireValue } from './outbox/change';
+export type { ReplicatedEntity, ReplicatedColumn, TargetMapping } from './metadata/replicated-entity';
+export type { ApplyJobData } from './queue/apply-job';
+export { captureSubscriberCount } from './capture/register-capture';
+export {
+  CreateDualWriteOutbox1764400000000,
+  CreateDualWriteLedger1764400000001,
+  OUTBOX_TABLE,
+  LEDGER_TABLE,
+  runMigrations,
+} from '../migrations';
+export type { MigrationReport } from '../migrations';
+export { loadConfig } from './config/load-config';

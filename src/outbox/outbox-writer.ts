@@ -1,0 +1,50 @@
+import type { QueryRunner } from 'typeorm';
+import type { Dialect } from '../dialect/dialect';
+import { OUTBOX_TABLE } from '../../migrations/table-names';
+import type { ChangeOperation, RowImage } from './change';
+
+/** A change as capture produces it; the outbox assigns its version (`seq`). */
+export interface CapturedChange {
+  entity: string;
+  op: ChangeOperation;
+  key: string[];
+  row: RowImage | null;
+  /** Target names, comma-separated. */
+  targets: string;
+  capturedAt: number;
+  trace?: string;
+}
+
+/** PostgreSQL allows 65,535 parameters a statement; 7 per row. */
+const ROWS_PER_STATEMENT = 5000;
+
+/**
+ * Writes captured changes to the outbox through the caller's query runner,
+ * so they commit or roll back with the entity writes: one multi-row INSERT
+ * for all the changes of a transaction.
+ */
+export class OutboxWriter {
+  constructor(
+    private readonly dialect: Dialect,
+    private readonly table: string = OUTBOX_TABLE,
+  ) {}
+
+  async write(queryRunner: QueryRunner, changes: readonly CapturedChange[]): Promise<void> {
+    for (let start = 0; start < changes.length; start += ROWS_PER_STATEMENT) {
+      const chunk = changes.slice(start, start + ROWS_PER_STATEMENT);
+      const params: unknown[] = [];
+      for (const change of chunk) {
+        params.push(
+          change.entity,
+          change.op,
+          JSON.stringify(change.key),
+          change.row === null ? null : JSON.stringify(change.row),
+          change.targets,
+          change.capturedAt,
+          change.trace ?? null,
+        );
+      }
+      await queryRunner.query(this.dialect.outbox.insert(this.table, chunk.length), params);
+    }
+  }
+}

@@ -1,0 +1,79 @@
+import type { ValueKind } from '../metadata/value-kind';
+import type { WireValue } from './change';
+
+/**
+ * Turns a column value into its engine-neutral wire form. It accepts both an
+ * entity's hydrated value (what TypeORM gives the subscriber) and, with `raw`,
+ * a value as either driver returns it from a SELECT, so the same row read through
+ * PostgreSQL or MariaDB encodes to the same wire value.
+ *
+ * - integer → number; bigint and decimal → decimal string (exact)
+ * - float → number; boolean → true/false
+ * - date → 'YYYY-MM-DD' (a Date is read in local time, as TypeORM does)
+ * - time → 'HH:MM:SS[.ffffff]'; timestamp → ISO-8601 UTC string
+ * - json → the JSON value; simple-json and simple-array → the stored text
+ * - binary → base64
+ */
+export function encodeValue(kind: ValueKind, value: unknown, raw = false): WireValue {
+  if (value === null || value === undefined) return null;
+  switch (kind) {
+    case 'integer':
+      return typeof value === 'number' ? value : Number(value);
+    case 'bigint':
+    case 'decimal':
+      return String(value);
+    case 'float':
+      return typeof value === 'number' ? value : Number(value);
+    case 'boolean':
+      return value === true || value === 1 || value === '1' || value === 't' || value === 'true';
+    case 'string':
+      return String(value);
+    case 'uuid':
+      return String(value).toLowerCase();
+    case 'date':
+      return value instanceof Date ? localDate(value) : String(value).slice(0, 10);
+    case 'time':
+      return value instanceof Date ? localTime(value) : String(value);
+    case 'timestamp':
+      return encodeInstant(value);
+    case 'json':
+      // MariaDB's JSON is LONGTEXT: a raw read returns the text.
+      return raw && typeof value === 'string' ? safeParse(value) : (value as WireValue);
+    case 'simple-json':
+      return typeof value === 'string' ? value : JSON.stringify(value);
+    case 'simple-array':
+      return Array.isArray(value) ? value.join(',') : String(value);
+    case 'binary':
+      return Buffer.isBuffer(value) ? value.toString('base64') : Buffer.from(String(value)).toString('base64');
+    case 'other':
+      if (value instanceof Date) return value.toISOString();
+      if (Buffer.isBuffer(value)) return value.toString('base64');
+      if (typeof value === 'bigint') return value.toString();
+      return value as WireValue;
+  }
+}
+
+function encodeInstant(value: unknown): WireValue {
+  const date = value instanceof Date ? value : new Date(value as string | number);
+  return Number.isNaN(date.getTime()) ? String(value) : date.toISOString();
+}
+
+function safeParse(text: string): WireValue {
+  try {
+    return JSON.parse(text) as WireValue;
+  } catch {
+    return text;
+  }
+}
+
+function pad(n: number, width = 2): string {
+  return String(n).padStart(width, '0');
+}
+
+function localDate(d: Date): string {
+  return `${pad(d.getFullYear(), 4)}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+}
+
+function localTime(d: Date): string {
+  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}

@@ -1,0 +1,162 @@
+import type { JobsOptions } from 'bullmq';
+import type { DataSource } from 'typeorm';
+import type { Dialect } from '../dialect/dialect';
+import { OUTBOX_TABLE } from '../../migrations/table-names';
+import type { Logger } from '../observability/logger';
+import type { Change } from '../outbox/change';
+import { APPLY_JOB, type ApplyJobData } from '../queue/apply-job';
+import { batchJobId } from '../queue/job-id';
+import type { QueueSet } from '../queue/queue-set';
+import { changeOfRow, type OutboxRow } from './outbox-row';
+
+export interface RelayOptions {
+  batchSize: number;
+  jobSize: number;
+  /** Options every apply job gets (attempts, backoff, retention). */
+  jobOptions: JobsOptions;
+}
+
+/** What one relay pass moved. */
+export interface RelayPass {
+  rows: number;
+  jobs: number;
+}
+
+/**
+ * Moves outbox rows to the target queues: claims a batch with
+ * `FOR UPDATE SKIP LOCKED`, adds one job per `jobSize` changes per target,
+ * and deletes the rows only after Redis acknowledged the adds, all in one
+ * primary transaction. A crash anywhere leaves the rows (or duplicates jobs,
+ * which the version gate makes harmless); several relays never wait on each
+ * other's rows.
+ */
+export class Relay {
+  private draining?: Promise<number>;
+  private again = false;
+  private retryTimer?: NodeJS.Timeout;
+  private closed = false;
+
+  constructor(
+    private readonly primary: DataSource,
+    private readonly dialect: Dialect,
+    private readonly queues: QueueSet,
+    private readonly logger: Logger,
+    private readonly options: RelayOptions,
+  ) {}
+
+  /** One claim → enqueue → delete transaction. */
+  async relayOnce(): Promise<RelayPass> {
+    const queryRunner = this.primary.createQueryRunner('master');
+    try {
+      await queryRunner.connect();
+      await queryRunner.startTransaction();
+      try {
+        const rows = (await queryRunner.query(this.dialect.outbox.claim(OUTBOX_TABLE), [this.options.batchSize])) as OutboxRow[];
+        if (rows.length === 0) {
+          await queryRunner.commitTransaction();
+          return { rows: 0, jobs: 0 };
+        }
+        const jobs = await this.enqueue(rows);
+        const seqs = rows.map((r) => String(r.seq));
+        const deleteSql = this.dialect.outbox.delete(OUTBOX_TABLE, seqs.length);
+        await queryRunner.query(deleteSql, this.dialect.name === 'postgres' ? [seqs] : seqs);
+        await queryRunner.commitTransaction();
+        return { rows: rows.length, jobs };
+      } catch (error) {
+        if (queryRunner.isTransactionActive) await queryRunner.rollbackTransaction().catch(() => undefined);
+        throw error;
+      }
+    } finally {
+      await queryRunner.release();
+    }
+  }
+
+  private async enqueue(rows: readonly OutboxRow[]): Promise<number> {
+    const byTarget = new Map<string, Change[]>();
+    for (const row of rows) {
+      const change = changeOfRow(row);
+      for (const target of row.targets.split(',')) {
+        const list = byTarget.get(target) ?? [];
+        list.push(change);
+        byTarget.set(target, list);
+      }
+    }
+    let jobs = 0;
+    await Promise.all(
+      [...byTarget].map(([target, changes]) => {
+        const bulk = [];
+        for (let start = 0; start < changes.length; start += this.options.jobSize) {
+          const slice = changes.slice(start, start + this.options.jobSize);
+          const data: ApplyJobData = { target, changes: slice };
+          bulk.push({
+            name: APPLY_JOB,
+            data,
+            opts: { ...this.options.jobOptions, jobId: batchJobId(target, slice.map((c) => c.version)) },
+          });
+        }
+        jobs += bulk.length;
+        return this.queues.get(target).addBulk(bulk);
+      }),
+    );
+    return jobs;
+  }
+
+  /** Relays until the outbox is empty (or only holds rows other relays have claimed). */
+  async drain(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const pass = await this.relayOnce();
+      total += pass.rows;
+      if (pass.rows < this.options.batchSize) return total;
+    }
+  }
+
+  /**
+   * Asks for a drain soon; called after each commit that wrote the outbox.
+   * Nudges during a drain coalesce into one more drain. Failures are retried
+   * with a growing delay; the worker's relay loop is the safety net.
+   */
+  nudge(): void {
+    if (this.closed) return;
+    if (this.draining) {
+      this.again = true;
+      return;
+    }
+    this.draining = this.runDrains(0);
+  }
+
+  private async runDrains(failures: number): Promise<number> {
+    let total = 0;
+    try {
+      do {
+        this.again = false;
+        total += await this.drain();
+      } while (this.again && !this.closed);
+      this.draining = undefined;
+    } catch (error) {
+      this.draining = undefined;
+      if (!this.closed) {
+        const delay = Math.min(100 * 2 ** failures, 10_000);
+        this.logger.warn({ err: error, retryInMs: delay }, 'relay failed; outbox rows stay and will be relayed again');
+        this.retryTimer = setTimeout(() => {
+          this.retryTimer = undefined;
+          if (!this.draining && !this.closed) this.draining = this.runDrains(failures + 1);
+        }, delay);
+        this.retryTimer.unref();
+      }
+    }
+    return total;
+  }
+
+  /** Waits for a running drain to finish; later nudges are ignored. */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    await this.draining?.catch(() => undefined);
+  }
+
+  /** Resolves when no drain is running (tests and the demo use it). */
+  async idle(): Promise<void> {
+    while (this.draining) await this.draining.catch(() => undefined);
+  }
+}

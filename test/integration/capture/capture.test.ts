@@ -1,0 +1,206 @@
+import { DataSource } from 'typeorm';
+import { DualWrite, captureSubscriberCount } from '../../../src';
+import { ENGINES, type Engine } from '../../support/databases';
+import { LogSink, primaryFixture, type PrimaryFixture } from '../../support/harness';
+import { queuedChanges } from '../../support/queued';
+import { Customer, ENTITIES, Note, Order, OrderLine } from './entities';
+
+async function outboxCount(primary: DataSource): Promise<number> {
+  const rows = await primary.query('SELECT COUNT(*) AS n FROM dualwrite_outbox');
+  return Number(rows[0].n);
+}
+
+describe.each(ENGINES)('capture on a %s primary', (engine: Engine) => {
+  let fx: PrimaryFixture;
+  let dw: DualWrite;
+  let logs: LogSink;
+
+  beforeEach(async () => {
+    fx = await primaryFixture(engine, ENTITIES, ['reporting', 'analytics']);
+    logs = new LogSink();
+    dw = await DualWrite.start(fx.config({ logger: logs.logger }));
+  });
+
+  afterEach(async () => {
+    await dw.close();
+    await fx.cleanup();
+  });
+
+  async function published(target: string) {
+    await dw.flush();
+    return queuedChanges(fx.prefix, target);
+  }
+
+  it('turns save() of a new entity into one upsert per target with the full row image', async () => {
+    const repo = fx.primary.getRepository(Order);
+    const order = await repo.save(repo.create({ customer: 'ada', total: '12.50', cardNumber: 'x', address: { city: 'Paris', zip: null } }));
+    for (const target of ['reporting', 'analytics']) {
+      const changes = await published(target);
+      expect(changes).toHaveLength(1);
+      const [change] = changes;
+      expect(change).toMatchObject({ entity: 'Order', op: 'upsert', key: [String(order.id)] });
+      expect(change.id).toBe(`Order#${change.version}`);
+      expect(Object.keys(change.row!).sort()).toEqual(['addressCity', 'addressZip', 'customer', 'deletedAt', 'id', 'total', 'updatedAt']);
+      expect(change.row).toMatchObject({ id: order.id, customer: 'ada', total: '12.50', addressCity: 'Paris', addressZip: null, deletedAt: null });
+      expect(change.row!.updatedAt).toBe(order.updatedAt.toISOString());
+      expect(typeof change.capturedAt).toBe('number');
+    }
+  });
+
+  it('captures an update from a partial object as the full row, with a later version', async () => {
+    const repo = fx.primary.getRepository(Order);
+    const order = await repo.save(repo.create({ customer: 'ada', total: '1.00', address: { city: 'Oslo', zip: '0150' } }));
+    await repo.save({ id: order.id, total: '2.00' });
+    const changes = await published('reporting');
+    expect(changes.map((c) => c.row!.total)).toEqual(['1.00', '2.00']);
+    expect(changes[1].row).toMatchObject({ customer: 'ada', addressCity: 'Oslo', addressZip: '0150' });
+    expect(BigInt(changes[1].version)).toBeGreaterThan(BigInt(changes[0].version));
+  });
+
+  it('captures insert(), remove(), softRemove() and recover()', async () => {
+    const repo = fx.primary.getRepository(Order);
+    await repo.insert({ customer: 'bob', total: '3.00', address: { city: null, zip: null } });
+    const [inserted] = await published('reporting');
+    expect(inserted).toMatchObject({ op: 'upsert', row: { customer: 'bob', total: '3.00' } });
+    const id = Number(inserted.key[0]);
+
+    const order = await repo.findOneByOrFail({ id });
+    await repo.softRemove(order);
+    await repo.recover(order);
+    const again = await repo.findOneByOrFail({ id });
+    await repo.remove(again);
+    const changes = (await published('reporting')).slice(1);
+    expect(changes.map((c) => c.op)).toEqual(['upsert', 'upsert', 'delete']);
+    expect(changes[0].row!.deletedAt).not.toBeNull();
+    expect(changes[1].row!.deletedAt).toBeNull();
+    expect(changes[2]).toMatchObject({ key: [String(id)], row: null });
+  });
+
+  it('captures composite keys and inherited columns, and nothing for entities that are not replicated', async () => {
+    await fx.primary.getRepository(OrderLine).save({ orderId: 7, lineNo: 2, sku: 'AB-1' });
+    await fx.primary.getRepository(Customer).save({ code: 'C-1', name: 'Ada' });
+    await fx.primary.getRepository(Note).save({ text: 'private' });
+    const lines = await published('reporting');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ entity: 'OrderLine', key: ['7', '2'], row: { orderId: 7, lineNo: 2, sku: 'AB-1', quantity: 1 } });
+    const customers = await published('analytics');
+    expect(customers).toHaveLength(1);
+    expect(customers[0]).toMatchObject({ entity: 'Customer', key: ['C-1'], row: { code: 'C-1', name: 'Ada', createdBy: 'system' } });
+    expect(typeof customers[0].row!.createdAt).toBe('string');
+  });
+
+  it('captures upsert() with the row as stored, not the partial values given', async () => {
+    const lines = fx.primary.getRepository(OrderLine);
+    await lines.save({ orderId: 1, lineNo: 1, sku: 'A', quantity: 5 });
+    await lines.upsert({ orderId: 1, lineNo: 1, sku: 'B' }, ['orderId', 'lineNo']);
+    const changes = await published('reporting');
+    expect(changes.map((c) => c.row)).toEqual([
+      { orderId: 1, lineNo: 1, sku: 'A', quantity: 5 },
+      { orderId: 1, lineNo: 1, sku: 'B', quantity: 5 },
+    ]);
+  });
+
+  it('yields nothing for a rolled-back transaction or a rolled-back savepoint', async () => {
+    await expect(
+      fx.primary.transaction(async (m) => {
+        await m.save(OrderLine, { orderId: 1, lineNo: 1, sku: 'gone' });
+        throw new Error('abort');
+      }),
+    ).rejects.toThrow('abort');
+
+    await fx.primary.transaction(async (m) => {
+      await m.save(OrderLine, { orderId: 2, lineNo: 1, sku: 'kept' });
+      const qr = m.queryRunner!;
+      await qr.startTransaction(); // savepoint
+      await m.save(OrderLine, { orderId: 3, lineNo: 1, sku: 'rolled back' });
+      await qr.rollbackTransaction();
+      await qr.startTransaction(); // savepoint, released
+      await m.save(OrderLine, { orderId: 4, lineNo: 1, sku: 'released' });
+      await qr.commitTransaction();
+    });
+    const changes = await published('reporting');
+    expect(changes.map((c) => c.row!.sku)).toEqual(['kept', 'released']);
+    expect(await outboxCount(fx.primary)).toBe(0);
+  });
+
+  it('publishes a write inside manager.transaction only after the outer commit', async () => {
+    let duringTransaction = -1;
+    let queuedDuring = -1;
+    await fx.primary.transaction(async (m) => {
+      await m.save(OrderLine, { orderId: 9, lineNo: 1, sku: 'x' });
+      const inner = m.queryRunner!;
+      await inner.startTransaction();
+      await m.save(OrderLine, { orderId: 9, lineNo: 2, sku: 'y' });
+      await inner.commitTransaction(); // RELEASE SAVEPOINT: must not publish
+      await new Promise((r) => setTimeout(r, 50));
+      duringTransaction = await outboxCount(fx.primary); // another connection: sees nothing uncommitted
+      queuedDuring = (await queuedChanges(fx.prefix, 'reporting')).length;
+    });
+    expect(duringTransaction).toBe(0);
+    expect(queuedDuring).toBe(0);
+    await dw.relay.idle();
+    expect((await published('reporting')).map((c) => c.key)).toEqual([['9', '1'], ['9', '2']]);
+  });
+
+  it('writes all changes of a transaction in one outbox statement', async () => {
+    const statements: string[] = [];
+    await fx.primary.transaction(async (m) => {
+      const qr = m.queryRunner!;
+      const query = qr.query.bind(qr);
+      qr.query = ((sql: string, ...rest: unknown[]) => {
+        statements.push(sql);
+        return (query as (...a: unknown[]) => unknown)(sql, ...rest);
+      }) as typeof qr.query;
+      await m.save(OrderLine, Array.from({ length: 100 }, (_, i) => ({ orderId: 50, lineNo: i, sku: `s${i}` })));
+    });
+    expect(statements.filter((s) => s.includes('dualwrite_outbox'))).toHaveLength(1);
+    expect(await published('reporting')).toHaveLength(100);
+  });
+
+  it('registers exactly one capture subscriber, also when start() is called twice', async () => {
+    const second = await DualWrite.start(fx.config());
+    expect(captureSubscriberCount(fx.primary)).toBe(1);
+    await fx.primary.getRepository(OrderLine).save({ orderId: 1, lineNo: 1, sku: 'once' });
+    expect(await published('reporting')).toHaveLength(1);
+    await second.close();
+    expect(captureSubscriberCount(fx.primary)).toBe(1);
+  });
+
+  it('warns once per entity and call site for update()/delete() whose keys it cannot see', async () => {
+    const repo = fx.primary.getRepository(OrderLine);
+    await repo.save({ orderId: 1, lineNo: 1, sku: 'a' });
+    for (let i = 0; i < 3; i++) await repo.update({ orderId: 1 }, { sku: `b${i}` });
+    await repo.delete({ orderId: 1 });
+    await fx.primary.query(engine === 'postgres' ? `UPDATE "cap_line" SET sku = 'raw'` : 'UPDATE `cap_line` SET sku = \'raw\'');
+    const warnings = logs.warnings().filter((w) => w.includes('was not captured'));
+    expect(warnings.filter((w) => w.includes('UPDATE'))).toHaveLength(1);
+    expect(warnings.filter((w) => w.includes('DELETE'))).toHaveLength(1);
+    expect(warnings[0]).toContain('"OrderLine"');
+    expect(warnings[0]).toMatch(/capture\.test\.ts:\d+/);
+  });
+
+  it('refuses such writes under strict: true', async () => {
+    await dw.close();
+    dw = await DualWrite.start(fx.config({ strict: true }));
+    const repo = fx.primary.getRepository(OrderLine);
+    await repo.save({ orderId: 1, lineNo: 1, sku: 'a' });
+    await expect(
+      fx.primary.transaction((m) => m.getRepository(OrderLine).update({ orderId: 1 }, { sku: 'b' })),
+    ).rejects.toMatchObject({ code: 'UNCAPTURED_WRITE', entity: 'OrderLine' });
+    expect((await repo.findOneByOrFail({ orderId: 1, lineNo: 1 })).sku).toBe('a');
+  });
+
+  it('captures QueryBuilder writes that return their keys', async () => {
+    const repo = fx.primary.getRepository(OrderLine);
+    await repo.save([{ orderId: 1, lineNo: 1, sku: 'a' }, { orderId: 1, lineNo: 2, sku: 'b' }]);
+    await published('reporting');
+    if (engine === 'postgres') {
+      await repo.createQueryBuilder().update().set({ sku: 'z' }).where('"orderId" = 1').returning(['orderId', 'lineNo']).execute();
+    }
+    await repo.createQueryBuilder().delete().where('"lineNo" = 2'.replace(/"/g, engine === 'postgres' ? '"' : '`')).returning(['orderId', 'lineNo']).execute();
+    const changes = (await published('reporting')).slice(2);
+    const expected = engine === 'postgres' ? [['upsert', 'z'], ['upsert', 'z'], ['delete', null]] : [['delete', null]];
+    expect(changes.map((c) => [c.op, c.row?.sku ?? null])).toEqual(expected);
+    expect(logs.warnings().filter((w) => w.includes('was not captured'))).toEqual([]);
+  });
+});
