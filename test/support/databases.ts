@@ -8,6 +8,7 @@ export const ENGINES: Engine[] = ['postgres', 'mariadb'];
 
 export const PG = { host: '127.0.0.1', port: 5432, username: 'postgres' };
 export const MARIADB = { host: '127.0.0.1', port: 3306, username: 'root', password: '' };
+const MARIADB_ADMIN = { host: MARIADB.host, port: MARIADB.port, user: 'root', password: '' };
 
 export function uniqueName(prefix: string): string {
   return `${prefix}_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
@@ -40,7 +41,7 @@ export async function createDatabase(engine: Engine, prefix = 'dw'): Promise<Tes
       },
     };
   }
-  const admin = await createConnection({ ...MARIADB, user: MARIADB.username });
+  const admin = await createConnection(MARIADB_ADMIN);
   await admin.query(`CREATE DATABASE \`${name}\``);
   await admin.end();
   return {
@@ -48,7 +49,7 @@ export async function createDatabase(engine: Engine, prefix = 'dw'): Promise<Tes
     name,
     options: (entities = []) => ({ type: 'mariadb', ...MARIADB, database: name, entities, synchronize: true, logging: false }),
     drop: async () => {
-      const c = await createConnection({ ...MARIADB, user: MARIADB.username });
+      const c = await createConnection(MARIADB_ADMIN);
       await c.query(`DROP DATABASE IF EXISTS \`${name}\``);
       await c.end();
     },

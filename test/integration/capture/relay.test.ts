@@ -1,0 +1,108 @@
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import IORedis from 'ioredis';
+import { DataSource } from 'typeorm';
+import { DualWrite } from '../../../src';
+import { ENGINES, type Engine } from '../../support/databases';
+import { primaryFixture, type PrimaryFixture } from '../../support/harness';
+import { queuedChanges } from '../../support/queued';
+import { REDIS, redisKeys } from '../../support/redis';
+import { ENTITIES, Order, SECRET } from './entities';
+
+const ROOT = path.resolve(__dirname, '../../..');
+
+async function outboxCount(primary: DataSource): Promise<number> {
+  const rows = await primary.query('SELECT COUNT(*) AS n FROM dualwrite_outbox');
+  return Number(rows[0].n);
+}
+
+describe.each(ENGINES)('relay on a %s primary', (engine: Engine) => {
+  let fx: PrimaryFixture;
+
+  beforeEach(async () => {
+    fx = await primaryFixture(engine, ENTITIES, ['reporting', 'analytics']);
+  });
+
+  afterEach(async () => {
+    await fx.cleanup();
+  });
+
+  it('publishes a change whose process was killed between commit and relay', async () => {
+    const child = spawnSync(process.execPath, [path.join(ROOT, 'dist/test/fixtures/crash-after-commit.js'), engine, fx.db.name, fx.prefix], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(child.signal).toBe('SIGKILL');
+    expect(await outboxCount(fx.primary)).toBe(1);
+    expect(await queuedChanges(fx.prefix, 'reporting')).toEqual([]);
+
+    const dw = await DualWrite.start(fx.config()); // start-up relays what the dead process left
+    await dw.relay.idle();
+    await dw.close();
+    const changes = await queuedChanges(fx.prefix, 'reporting');
+    expect(changes.map((c) => c.row?.sku)).toEqual(['survivor']);
+    expect(await outboxCount(fx.primary)).toBe(0);
+  });
+
+  it('loses nothing when two relays race over 10,000 outbox rows', async () => {
+    const total = 10_000;
+    const insert =
+      engine === 'postgres'
+        ? `INSERT INTO dualwrite_outbox (entity, op, pk, row_image, targets, captured_at)
+           SELECT 'OrderLine', 'upsert', '["' || g || '","1"]', '{"orderId":' || g || '}', 'reporting', 0 FROM generate_series(1, ${total}) g`
+        : `INSERT INTO dualwrite_outbox (entity, op, pk, row_image, targets, captured_at)
+           SELECT 'OrderLine', 'upsert', CONCAT('["', seq, '","1"]'), CONCAT('{"orderId":', seq, '}'), 'reporting', 0 FROM seq_1_to_${total}`;
+    await fx.primary.query(insert);
+    const second = new DataSource(fx.db.options(ENTITIES));
+    await second.initialize();
+    const relayConfig = { relay: { batchSize: 250, jobSize: 100, pollInterval: 1000 } };
+    const a = await DualWrite.start(fx.config(relayConfig));
+    const b = await DualWrite.start({ ...fx.config(relayConfig), primary: second });
+    try {
+      const moved = await Promise.all([a.flush(), b.flush(), a.flush(), b.flush()]);
+      await Promise.all([a.relay.idle(), b.relay.idle()]);
+      expect(moved.reduce((x, y) => x + y, 0)).toBeLessThanOrEqual(total);
+    } finally {
+      await a.close();
+      await b.close();
+      await second.destroy();
+    }
+    const versions = (await queuedChanges(fx.prefix, 'reporting')).map((c) => c.version);
+    expect(new Set(versions).size).toBe(total);
+    expect(versions).toHaveLength(total); // SKIP LOCKED: no row went to two relays
+    expect(await outboxCount(fx.primary)).toBe(0);
+  });
+
+  it('keeps @NotReplicated values out of the outbox and out of every Redis key', async () => {
+    const dw = await DualWrite.start(fx.config());
+    try {
+      const repo = fx.primary.getRepository(Order);
+      const order = await repo.save(repo.create({ customer: 'ada', total: '9.99', cardNumber: SECRET, address: { city: 'Rome', zip: null } }));
+      await repo.save({ ...order, cardNumber: `${SECRET}-2`, total: '10.00' });
+      await dw.flush();
+    } finally {
+      await dw.close();
+    }
+    const redis = new IORedis(REDIS);
+    const dump: string[] = [];
+    try {
+      const keys = await redisKeys(fx.prefix);
+      expect(keys.length).toBeGreaterThan(0);
+      for (const key of keys) {
+        const type = await redis.type(key);
+        if (type === 'string') dump.push(String(await redis.get(key)));
+        else if (type === 'hash') dump.push(JSON.stringify(await redis.hgetall(key)));
+        else if (type === 'list') dump.push(JSON.stringify(await redis.lrange(key, 0, -1)));
+        else if (type === 'zset') dump.push(JSON.stringify(await redis.zrange(key, 0, -1)));
+        else if (type === 'set') dump.push(JSON.stringify(await redis.smembers(key)));
+        else if (type === 'stream') dump.push(JSON.stringify(await redis.xrange(key, '-', '+')));
+      }
+    } finally {
+      redis.disconnect();
+    }
+    const everything = dump.join('\n');
+    expect(everything).toContain('Rome'); // the scan did see the payloads
+    expect(everything).not.toContain(SECRET);
+    expect(everything).not.toContain('cardNumber');
+  });
+});
