@@ -13,6 +13,8 @@ import { OutboxWriter } from './outbox/outbox-writer';
 import { connectRedis } from './queue/redis-connection';
 import { QueueSet } from './queue/queue-set';
 import { Relay } from './relay/relay';
+import { RelayLoop } from './relay/relay-loop';
+import { ApplyWorker, type ApplyWorkerOptions } from './apply/apply-worker';
 
 /**
  * The in-process runtime: captures writes on the primary and relays them to
@@ -27,6 +29,7 @@ import { Relay } from './relay/relay';
  */
 export class DualWrite {
   private closed = false;
+  private readonly workers = new Set<() => Promise<void>>();
 
   private constructor(
     readonly config: ResolvedConfig,
@@ -94,6 +97,24 @@ export class DualWrite {
     return entity;
   }
 
+  /**
+   * Runs the worker side in this process: the relay loop (LISTEN/NOTIFY on
+   * PostgreSQL, polling on both) and one apply worker per target. This is
+   * what `dualwrite worker` runs.
+   */
+  async startWorker(options: ApplyWorkerOptions = {}): Promise<{ close(): Promise<void> }> {
+    const apply = await ApplyWorker.start(this.config, this.entities, this.logger, options);
+    const loop = new RelayLoop(this.config.primary, this.dialect, this.relay, this.logger, this.config.relay.pollInterval);
+    await loop.start();
+    const stop = async () => {
+      this.workers.delete(stop);
+      await loop.stop();
+      await apply.close();
+    };
+    this.workers.add(stop);
+    return { close: stop };
+  }
+
   /** Relays everything in the outbox now and waits for it; returns the rows moved. */
   async flush(): Promise<number> {
     await this.relay.idle();
@@ -104,6 +125,7 @@ export class DualWrite {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    for (const stop of [...this.workers]) await stop();
     this.unregister();
     await this.relay.close();
     await this.queues.close();

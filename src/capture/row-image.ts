@@ -71,10 +71,10 @@ export function rowImageOfUpdate(
 }
 
 /** The row image of a raw row read back from the primary (database column names). */
-export function rowImageOfRaw(entity: ReplicatedEntity, raw: Record<string, unknown>): RowImage {
+export function rowImageOfRaw(entity: ReplicatedEntity, raw: Record<string, unknown>, jsonAsText: boolean): RowImage {
   const row: RowImage = {};
   for (const column of entity.columns) {
-    row[column.databaseName] = encodeValue(column.kind, raw[column.databaseName], true);
+    row[column.databaseName] = encodeValue(column.kind, raw[column.databaseName], jsonAsText);
   }
   return row;
 }
@@ -85,7 +85,7 @@ export function keyOfRaw(entity: ReplicatedEntity, raw: Record<string, unknown>)
   for (const column of entity.primaryColumns) {
     const value = raw[column.databaseName];
     if (value === undefined || value === null) return undefined;
-    key.push(String(encodeValue(column.kind, value, true)));
+    key.push(String(encodeValue(column.kind, value)));
   }
   return key;
 }

@@ -36,7 +36,7 @@ export async function readRowImages(
     const rows = (await queryRunner.query(sql, params)) as Record<string, unknown>[];
     for (const raw of rows) {
       const key = keyOfRaw(entity, raw);
-      if (key) images.set(key.join('\u0000'), rowImageOfRaw(entity, raw));
+      if (key) images.set(key.join('\u0000'), rowImageOfRaw(entity, raw, dialect.name === 'mysql'));
     }
   }
   return images;

@@ -3,11 +3,15 @@ import 'reflect-metadata';
 import { isDualWriteError } from '../index';
 import { usageError } from './cli-error';
 import { migrateCommand } from './migrate-command';
+import { workerCommand } from './worker-command';
 
 const HELP = `dualwrite <verb> [options]
 
 Verbs:
   migrate                 create the outbox (primary) and version ledger (targets)
+  worker                  relay the outbox and apply changes to the targets
+      --targets a,b       only these targets (default: all)
+      --concurrency N     jobs applied at once per target (default: config worker.concurrency)
 
 Every verb takes --config <path> (default ./ormconfig.ts).
 `;
@@ -16,6 +20,15 @@ type Verb = (values: Record<string, string | boolean | undefined>) => Promise<nu
 
 const VERBS: Record<string, { options: Record<string, { type: 'string' | 'boolean' }>; run: Verb }> = {
   migrate: { options: {}, run: (v) => migrateCommand({ config: v.config as string | undefined }) },
+  worker: {
+    options: { targets: { type: 'string' }, concurrency: { type: 'string' } },
+    run: (v) =>
+      workerCommand({
+        config: v.config as string | undefined,
+        targets: v.targets as string | undefined,
+        concurrency: v.concurrency as string | undefined,
+      }),
+  },
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -30,6 +30,12 @@ export interface WorkerOptions {
   concurrency?: number;
   /** How long a delete's tombstone protects the row from late, older upserts, in seconds. @defaultValue 604800 (7 days) */
   tombstoneRetention?: number;
+  /**
+   * How long (ms) a worker holds a job without renewing its lock; a job of a
+   * worker that died is handed to another worker after about this long.
+   * @defaultValue 30000
+   */
+  lockDuration?: number;
 }
 
 /** The configuration `defineDualWrite` takes and `DualWrite.start` runs. */
@@ -68,7 +74,7 @@ export const DEFAULTS = {
   queuePrefix: 'dualwrite',
   relay: { batchSize: 2000, jobSize: 500, pollInterval: 1000 },
   retry: { attempts: 10, delay: 200, maxDelay: 30_000, jitter: 0.2 },
-  worker: { concurrency: 2, tombstoneRetention: 7 * 24 * 3600 },
+  worker: { concurrency: 2, tombstoneRetention: 7 * 24 * 3600, lockDuration: 30_000 },
 } as const;
 
 /**

@@ -61,7 +61,7 @@ export function resolveConfig(config: DualWriteConfig): ResolvedConfig {
 
   const relay = section<NonNullable<DualWriteConfig['relay']>>('relay', config.relay, ['batchSize', 'jobSize', 'pollInterval']);
   const retry = section<NonNullable<DualWriteConfig['retry']>>('retry', config.retry, ['attempts', 'delay', 'maxDelay', 'jitter']);
-  const worker = section<NonNullable<DualWriteConfig['worker']>>('worker', config.worker, ['concurrency', 'tombstoneRetention']);
+  const worker = section<NonNullable<DualWriteConfig['worker']>>('worker', config.worker, ['concurrency', 'tombstoneRetention', 'lockDuration']);
   const jitter = retry.jitter ?? DEFAULTS.retry.jitter;
   if (typeof jitter !== 'number' || jitter < 0 || jitter > 1) throw invalid('retry.jitter', 'expected a number from 0 to 1.');
 
@@ -83,6 +83,7 @@ export function resolveConfig(config: DualWriteConfig): ResolvedConfig {
     worker: {
       concurrency: positiveInt('worker.concurrency', worker.concurrency, DEFAULTS.worker.concurrency),
       tombstoneRetention: positiveInt('worker.tombstoneRetention', worker.tombstoneRetention, DEFAULTS.worker.tombstoneRetention),
+      lockDuration: positiveInt('worker.lockDuration', worker.lockDuration, DEFAULTS.worker.lockDuration),
     },
   };
 }

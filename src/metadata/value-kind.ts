@@ -46,6 +46,8 @@ const KIND_BY_TYPE: Record<string, ValueKind> = {
 };
 
 export function valueKindOf(column: ColumnMetadata): ValueKind {
+  // PostgreSQL array columns travel as JSON arrays of their elements.
+  if (column.isArray) return 'other';
   const type = column.type;
   if (typeof type === 'function') {
     // TypeORM maps a bare `number` property to an integer column on both engines.

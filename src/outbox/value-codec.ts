@@ -3,8 +3,9 @@ import type { WireValue } from './change';
 
 /**
  * Turns a column value into its engine-neutral wire form. It accepts both an
- * entity's hydrated value (what TypeORM gives the subscriber) and, with `raw`,
- * a value as either driver returns it from a SELECT, so the same row read through
+ * entity's hydrated value (what TypeORM gives the subscriber) and a value as
+ * either driver returns it from a SELECT (`jsonAsText`: MariaDB returns JSON
+ * columns as their text, pg and MySQL parse them), so the same row read through
  * PostgreSQL or MariaDB encodes to the same wire value.
  *
  * - integer → number; bigint and decimal → decimal string (exact)
@@ -14,7 +15,7 @@ import type { WireValue } from './change';
  * - json → the JSON value; simple-json and simple-array → the stored text
  * - binary → base64
  */
-export function encodeValue(kind: ValueKind, value: unknown, raw = false): WireValue {
+export function encodeValue(kind: ValueKind, value: unknown, jsonAsText = false): WireValue {
   if (value === null || value === undefined) return null;
   switch (kind) {
     case 'integer':
@@ -37,8 +38,7 @@ export function encodeValue(kind: ValueKind, value: unknown, raw = false): WireV
     case 'timestamp':
       return encodeInstant(value);
     case 'json':
-      // MariaDB's JSON is LONGTEXT: a raw read returns the text.
-      return raw && typeof value === 'string' ? safeParse(value) : (value as WireValue);
+      return jsonAsText && typeof value === 'string' ? safeParse(value) : (value as WireValue);
     case 'simple-json':
       return typeof value === 'string' ? value : JSON.stringify(value);
     case 'simple-array':

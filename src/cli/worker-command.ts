@@ -1,0 +1,30 @@
+import { DualWrite, loadConfig } from '../index';
+import { usageError } from './cli-error';
+
+export async function workerCommand(options: { config?: string; targets?: string; concurrency?: string }): Promise<number> {
+  const concurrency = options.concurrency === undefined ? undefined : Number(options.concurrency);
+  if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency <= 0)) {
+    throw usageError(`--concurrency takes a positive whole number, got "${options.concurrency}".`);
+  }
+  const targets = options.targets?.split(',').map((t) => t.trim()).filter(Boolean);
+  const dw = await DualWrite.start(loadConfig(options.config));
+  let worker: { close(): Promise<void> };
+  try {
+    worker = await dw.startWorker({ targets, concurrency });
+  } catch (error) {
+    await dw.close();
+    throw error;
+  }
+  dw.logger.info({ targets: targets ?? Object.keys(dw.config.targets) }, 'dualwrite worker started');
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      dw.logger.info({ signal }, 'dualwrite worker stopping: finishing in-flight jobs');
+      resolve();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  await worker.close();
+  await dw.close();
+  return 0;
+}
