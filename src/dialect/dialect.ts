@@ -6,6 +6,8 @@ export interface OutboxSql {
   exists(table: string): string;
   /** INSERT of `rows` outbox rows (entity, op, pk, row_image, targets, captured_at, trace). */
   insert(table: string, rows: number): string;
+  /** True when `insert` takes one array parameter per column instead of one parameter per value. */
+  columnar?: boolean;
   /** Claim up to `$1` rows in sequence order, skipping rows another relay holds. */
   claim(table: string): string;
   /** Delete the claimed rows by sequence. */

@@ -30,21 +30,20 @@ export class OutboxWriter {
   ) {}
 
   async write(queryRunner: QueryRunner, changes: readonly CapturedChange[]): Promise<void> {
+    const sql = this.dialect.outbox;
     for (let start = 0; start < changes.length; start += ROWS_PER_STATEMENT) {
       const chunk = changes.slice(start, start + ROWS_PER_STATEMENT);
-      const params: unknown[] = [];
-      for (const change of chunk) {
-        params.push(
-          change.entity,
-          change.op,
-          JSON.stringify(change.key),
-          change.row === null ? null : JSON.stringify(change.row),
-          change.targets,
-          change.capturedAt,
-          change.trace ?? null,
-        );
-      }
-      await queryRunner.query(this.dialect.outbox.insert(this.table, chunk.length), params);
+      const rows = chunk.map((change) => [
+        change.entity,
+        change.op,
+        JSON.stringify(change.key),
+        change.row === null ? null : JSON.stringify(change.row),
+        change.targets,
+        change.capturedAt,
+        change.trace ?? null,
+      ]);
+      const params = sql.columnar ? rows[0].map((_, column) => rows.map((row) => row[column])) : rows.flat();
+      await queryRunner.query(sql.insert(this.table, chunk.length), params);
     }
   }
 }

@@ -1,0 +1,212 @@
+/**
+ * `npm run bench`: every figure is a ratio against a baseline measured in the
+ * same run on the same databases, because the machine is shared and noisy.
+ * BENCH_SCALE (default 1) scales the sizes.
+ */
+import 'reflect-metadata';
+import { Queue } from 'bullmq';
+import type { DataSource } from 'typeorm';
+import { DualWrite, runMigrations } from '../../src';
+import { dialectFor } from '../../src/dialect/dialect-for';
+import { decodeValue } from '../../src/apply/value-decoder';
+import { encodeValue } from '../../src/outbox/value-codec';
+import { OutboxWriter, type CapturedChange } from '../../src/outbox/outbox-writer';
+import { createDatabase, dataSource, type Engine, type TestDatabase } from '../support/databases';
+import { queuePrefix, removeQueues, REDIS } from '../support/redis';
+import { benchEntities, item } from './bench-entities';
+
+const SCALE = Number(process.env.BENCH_SCALE ?? 1);
+const results: Array<{ name: string; ours: string; baseline: string; ratio: number; goal: string }> = [];
+
+function report(name: string, ours: number, baseline: number, unit: string, higherIsBetter: boolean, goal: string): void {
+  const ratio = higherIsBetter ? ours / baseline : ours / baseline;
+  results.push({ name, ours: `${ours.toFixed(1)} ${unit}`, baseline: `${baseline.toFixed(1)} ${unit}`, ratio: Number(ratio.toFixed(3)), goal });
+  process.stdout.write(`${name}: ours ${ours.toFixed(1)} ${unit}, baseline ${baseline.toFixed(1)} ${unit}, ratio ${ratio.toFixed(3)} (goal ${goal})\n`);
+}
+
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const start = process.hrtime.bigint();
+  await fn();
+  return Number(process.hrtime.bigint() - start) / 1e6;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+interface Setup {
+  primaryDb: TestDatabase;
+  targetDb: TestDatabase;
+  primary: DataSource;
+  target: DataSource;
+  prefix: string;
+  entities: ReturnType<typeof benchEntities>;
+  cleanup(): Promise<void>;
+}
+
+async function setup(primaryEngine: Engine, targetEngine: Engine): Promise<Setup> {
+  const entities = benchEntities(primaryEngine);
+  const targetEntities = benchEntities(targetEngine);
+  const primaryDb = await createDatabase(primaryEngine, 'dwbench');
+  const targetDb = await createDatabase(targetEngine, 'dwbench');
+  const primary = dataSource(primaryDb, [entities.BenchItem, entities.BenchPlain]);
+  const target = dataSource(targetDb, [targetEntities.BenchItem]);
+  await primary.initialize();
+  await target.initialize();
+  await runMigrations({ primary, targets: { t: target } });
+  const prefix = queuePrefix();
+  return {
+    primaryDb, targetDb, primary, target, prefix, entities,
+    cleanup: async () => {
+      if (primary.isInitialized) await primary.destroy();
+      if (target.isInitialized) await target.destroy();
+      await primaryDb.drop();
+      await targetDb.drop();
+      await removeQueues(prefix);
+    },
+  };
+}
+
+/** save() of single entities and of 100-entity arrays, with capture vs a plain twin table without it. */
+async function benchCapture(engine: Engine): Promise<void> {
+  const s = await setup(engine, engine);
+  const dw = await DualWrite.start({ primary: s.primary, targets: { t: s.target }, redis: REDIS, queuePrefix: s.prefix, logger: { level: 'silent' } });
+  if (process.env.BENCH_NO_RELAY) await dw.relay.close();
+  const captured = s.primary.getRepository(s.entities.BenchItem);
+  const plain = s.primary.getRepository(s.entities.BenchPlain);
+  const singles = Math.round(400 * SCALE);
+  const arrays = Math.round(30 * SCALE);
+  let next = 1;
+  const single: Record<'ours' | 'base', number[]> = { ours: [], base: [] };
+  const bulk: Record<'ours' | 'base', number[]> = { ours: [], base: [] };
+  for (let round = 0; round < 3; round++) {
+    for (const [kind, repo] of [['base', plain], ['ours', captured]] as const) {
+      const start = next;
+      next += singles;
+      single[kind].push(await timed(async () => {
+        for (let i = 0; i < singles; i++) await repo.save(item(start + i));
+      }));
+    }
+    for (const [kind, repo] of [['base', plain], ['ours', captured]] as const) {
+      const start = next;
+      next += arrays * 100;
+      bulk[kind].push(await timed(async () => {
+        for (let b = 0; b < arrays; b++) await repo.save(Array.from({ length: 100 }, (_, i) => item(start + b * 100 + i)));
+      }));
+    }
+  }
+  await dw.relay.idle();
+  await dw.close();
+  report(`[${engine}] save() of one entity, time per save`, median(single.ours) / singles, median(single.base) / singles, 'ms', false, '≤ 1.25×');
+  const rowsPerSec = (ms: number) => (arrays * 100 * 1000) / ms;
+  report(`[${engine}] save() of 100-entity arrays, rows/s`, rowsPerSec(median(bulk.ours)), rowsPerSec(median(bulk.base)), 'rows/s', true, '≥ 0.90×');
+  await s.cleanup();
+}
+
+function changesFor(entity: DualWrite['entities'] extends ReadonlyMap<string, infer E> ? E : never, from: number, count: number, round: number): CapturedChange[] {
+  const changes: CapturedChange[] = [];
+  for (let i = 0; i < count; i++) {
+    const value = item(from + i, round) as Record<string, unknown>;
+    const row: Record<string, never> = {};
+    for (const c of entity.columns) (row as Record<string, unknown>)[c.databaseName] = encodeValue(c.kind, value[c.propertyPath]);
+    changes.push({ entity: entity.name, op: 'upsert', key: [String(from + i)], row, targets: 't', capturedAt: Date.now() });
+  }
+  return changes;
+}
+
+async function fillOutbox(dw: DualWrite, primary: DataSource, total: number, round: number): Promise<void> {
+  const writer = new OutboxWriter(dw.dialect);
+  const entity = dw.entity('BenchItem');
+  const qr = primary.createQueryRunner();
+  try {
+    for (let start = 1; start <= total; start += 2000) await writer.write(qr, changesFor(entity, start, Math.min(2000, total - start + 1), round));
+  } finally {
+    await qr.release();
+  }
+}
+
+/** Relay throughput vs raw addBulk of the same job payloads. */
+async function benchRelay(engine: Engine): Promise<void> {
+  const s = await setup(engine, engine);
+  const dw = await DualWrite.start({ primary: s.primary, targets: { t: s.target }, redis: REDIS, queuePrefix: s.prefix, logger: { level: 'silent' } });
+  const total = Math.round(50_000 * SCALE);
+  await dw.relay.idle();
+  await fillOutbox(dw, s.primary, total, 0);
+  const ours = await timed(() => dw.flush());
+  const queue = new Queue('t', { connection: { ...REDIS, maxRetriesPerRequest: null }, prefix: s.prefix });
+  const jobs = await queue.getJobs(['waiting'], 0, -1, true);
+  const payloads = jobs.map((j) => ({ name: j.name, data: j.data, opts: { jobId: `raw-${j.id}`, attempts: 10, removeOnComplete: true } }));
+  const rawQueue = new Queue('raw', { connection: { ...REDIS, maxRetriesPerRequest: null }, prefix: s.prefix });
+  const baseline = await timed(() => rawQueue.addBulk(payloads));
+  await queue.close();
+  await rawQueue.close();
+  await dw.close();
+  report(`[${engine}] relay, changes/s (${total} outbox rows)`, (total * 1000) / ours, (total * 1000) / baseline, 'changes/s', true, '≥ 0.70×');
+  await s.cleanup();
+}
+
+/** Drain of a backlog by the apply worker vs raw 1,000-row upserts of the same rows into the same target. */
+async function benchDrain(primaryEngine: Engine, targetEngine: Engine): Promise<void> {
+  const s = await setup(primaryEngine, targetEngine);
+  const dw = await DualWrite.start({
+    primary: s.primary, targets: { t: s.target }, redis: REDIS, queuePrefix: s.prefix, logger: { level: 'silent' },
+    worker: { concurrency: 2 },
+  });
+  const total = Math.round(100_000 * SCALE);
+  await dw.relay.idle();
+  await fillOutbox(dw, s.primary, total, 1);
+  await dw.flush();
+  const queue = new Queue('t', { connection: { ...REDIS, maxRetriesPerRequest: null }, prefix: s.prefix });
+  const ours = await timed(async () => {
+    const worker = await dw.startWorker();
+    for (;;) {
+      const counts = await queue.getJobCounts('waiting', 'active', 'delayed');
+      if (counts.waiting + counts.active + counts.delayed === 0) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await worker.close();
+  });
+  const failed = await queue.getJobCountByTypes('failed');
+  await queue.close();
+  const rows = (await s.target.query('SELECT COUNT(*) AS n FROM bench_item')) as Array<{ n: string }>;
+  if (Number(rows[0].n) !== total || failed !== 0) throw new Error(`drain incomplete: ${rows[0].n}/${total} rows, ${failed} failed jobs`);
+
+  // Baseline: the same rows, decoded, upserted 1,000 at a time straight into the target table.
+  const dialect = dialectFor(s.target, { target: 't' });
+  const entity = dw.entity('BenchItem');
+  const described = (await s.target.query(dialect.apply.describeTable('bench_item').sql, dialect.apply.describeTable('bench_item').params)) as Record<string, unknown>[];
+  const columns = described.map((r) => dialect.apply.readColumn(r));
+  const byName = new Map(entity.columns.map((c) => [c.databaseName, c]));
+  const baseline = await timed(async () => {
+    for (let start = 1; start <= total; start += 1000) {
+      const rowsChunk = changesFor(entity, start, Math.min(1000, total - start + 1), 2).map((c) =>
+        columns.map((col) => decodeValue(byName.get(col.name)!.kind, c.row![col.name], dialect.name, col.sqlType)),
+      );
+      const st = dialect.apply.upsertRows('bench_item', columns, ['id'], rowsChunk);
+      await s.target.query(st.sql, st.params);
+    }
+  });
+  await dw.close();
+  report(`[${primaryEngine} → ${targetEngine}] drain of ${total} changes, rows/s`, (total * 1000) / ours, (total * 1000) / baseline, 'rows/s', true, '≥ 0.50×');
+  await s.cleanup();
+}
+
+async function main(): Promise<void> {
+  const only = process.env.BENCH_ONLY;
+  const run = (name: string) => !only || only.split(',').includes(name);
+  for (const engine of ['postgres', 'mariadb'] as const) {
+    if (run('capture')) await benchCapture(engine);
+    if (run('relay')) await benchRelay(engine);
+  }
+  if (run('drain')) {
+    await benchDrain('postgres', 'mariadb');
+    await benchDrain('mariadb', 'postgres');
+  }
+  process.stdout.write(`\n${JSON.stringify(results, null, 2)}\n`);
+}
+
+main().catch((error) => {
+  process.stderr.write(`bench failed: ${(error as Error).stack}\n`);
+  process.exitCode = 1;
+});
