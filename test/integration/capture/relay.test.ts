@@ -30,7 +30,7 @@ describe.each(ENGINES)('relay on a %s primary', (engine: Engine) => {
   it('publishes a change whose process was killed between commit and relay', async () => {
     const child = spawnSync(process.execPath, [path.join(ROOT, 'dist/test/fixtures/crash-after-commit.js'), engine, fx.db.name, fx.prefix], {
       encoding: 'utf8',
-      timeout: 30_000,
+      timeout: 90_000,
     });
     expect(child.signal).toBe('SIGKILL');
     expect(await outboxCount(fx.primary)).toBe(1);
