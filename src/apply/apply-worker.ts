@@ -107,6 +107,8 @@ function createWorker(
       prefix: config.queuePrefix,
       concurrency,
       lockDuration: config.worker.lockDuration,
+      // BullMQ's default (1) fails a job, unapplied, the second time its worker dies while holding it.
+      maxStalledCount: config.retry.attempts,
       stalledInterval: Math.max(1000, Math.floor(config.worker.lockDuration / 2)),
       settings: { backoffStrategy: (attemptsMade: number) => backoffDelay(attemptsMade, config.retry) },
     },

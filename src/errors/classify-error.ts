@@ -68,7 +68,7 @@ const MYSQL_PERMANENT: Record<string, string> = {
   ER_COLUMNACCESS_DENIED_ERROR: 'permission',
 };
 const NODE_TRANSIENT = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOTFOUND']);
-const TRANSIENT_MESSAGES = /Connection terminated|connection is closed|Connection lost|timeout exceeded when trying to connect|Client has encountered a connection error|server closed the connection|Can't add new command when connection is in closed state|the database system is (starting up|shutting down)|Too many connections|Pool is closed/i;
+const TRANSIENT_MESSAGES = /Connection terminated|connection is closed|Connection lost|timeout exceeded when trying to connect|Client has encountered a connection error|server closed the connection|Can't add new command when connection is in closed state|the database system is (starting up|shutting down)|is not currently accepting connections|Too many connections|Pool is closed/i;
 
 /**
  * The ONE place that decides whether an apply failure is worth retrying.
@@ -83,7 +83,7 @@ export function classifyError(error: unknown): Classified {
       : { class: 'transient', reason: 'unknown', code: error.code };
   }
   const e = error as { driverError?: unknown; code?: unknown; errno?: unknown; message?: unknown } | undefined;
-  const inner = (e?.driverError ?? e) as { code?: unknown; errno?: unknown; message?: unknown } | undefined;
+  const inner = (e?.driverError ?? e) as { code?: unknown; errno?: unknown; sqlState?: unknown; message?: unknown } | undefined;
   const code = typeof inner?.code === 'string' ? inner.code : undefined;
   if (code) {
     if (/^[0-9A-Z]{5}$/.test(code) && !code.startsWith('ER')) {
@@ -96,6 +96,11 @@ export function classifyError(error: unknown): Classified {
     if (MYSQL_PERMANENT[code]) return { class: 'permanent', reason: MYSQL_PERMANENT[code], code };
     if (NODE_TRANSIENT.has(code)) return { class: 'transient', reason: 'connection', code };
   }
+  // mysql2 names errnos after MySQL's table, so MariaDB-only ones arrive misnamed (a failed CHECK, 4025,
+  // as ER_INNODB_AUTOEXTEND_SIZE_OUT_OF_RANGE) or unnamed; their SQLSTATE class is still right.
+  const sqlState = typeof inner?.sqlState === 'string' ? inner.sqlState : '';
+  if (sqlState.startsWith('23')) return { class: 'permanent', reason: 'constraint', code };
+  if (sqlState.startsWith('22')) return { class: 'permanent', reason: 'data', code };
   const message = String(inner?.message ?? e?.message ?? '');
   if (TRANSIENT_MESSAGES.test(message)) return { class: 'transient', reason: 'connection', code };
   return { class: 'transient', reason: 'unknown', code };
