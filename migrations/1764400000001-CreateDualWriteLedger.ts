@@ -6,7 +6,8 @@ import { LEDGER_TABLE } from './table-names';
  * The version ledger in each TARGET database: the newest version applied for
  * each (entity, row key), and whether that version was a delete (a tombstone,
  * kept until the retention passes). Updated in the same transaction as the
- * rows it describes. Add this class to each target DataSource's
+ * rows it describes. On MySQL/MariaDB, whose upsert cannot return which rows
+ * it changed, `prior_version` keeps the version the last upsert found. Add this class to each target DataSource's
  * `migrations`, or run `dualwrite migrate`.
  */
 export class CreateDualWriteLedger1764400000001 implements MigrationInterface {
@@ -31,6 +32,7 @@ export class CreateDualWriteLedger1764400000001 implements MigrationInterface {
         row_key varchar(512) NOT NULL,
         version bigint NOT NULL,
         deleted tinyint(1) NOT NULL DEFAULT 0,
+        prior_version bigint NOT NULL DEFAULT 0,
         updated_at timestamp(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
         PRIMARY KEY (entity, row_key),
         KEY \`${LEDGER_TABLE}_tombstones\` (deleted, updated_at)

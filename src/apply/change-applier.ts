@@ -121,10 +121,12 @@ export class ChangeApplier {
       const returned = (await queryRunner.query(upsert.sql, upsert.params)) as Array<{ key: string }> | unknown;
       if (this.dialect.apply.ledgerRead) {
         const read = this.dialect.apply.ledgerRead(LEDGER_TABLE, entity, chunk.map((e) => e.key));
-        const rows = (await queryRunner.query(read.sql, read.params)) as Array<{ key: string; version: string }>;
+        const rows = (await queryRunner.query(read.sql, read.params)) as Array<{ key: string; version: string; prior: string }>;
         const wanted = new Map(chunk.map((e) => [e.key, e.version]));
-        // The rows are locked by our upsert: equal means our version is the one stored.
-        for (const row of rows) if (wanted.get(row.key) === String(row.version)) winners.add(row.key);
+        for (const row of rows) {
+          const mine = wanted.get(row.key);
+          if (mine === String(row.version) && BigInt(row.prior) < BigInt(mine)) winners.add(row.key);
+        }
       } else {
         for (const row of returned as Array<{ key: string }>) winners.add(row.key);
       }

@@ -68,7 +68,11 @@ export interface ApplySql {
    * version won; on MySQL it returns nothing and `ledgerRead` follows.
    */
   ledgerUpsert(ledgerTable: string, entries: readonly LedgerEntry[]): Statement;
-  /** MySQL: the ledger's versions for these keys after `ledgerUpsert` (rows `key`, `version`). */
+  /**
+   * MySQL: the ledger rows of these keys after `ledgerUpsert`, read with a
+   * lock (rows `key`, `version`, and `prior`: the version the upsert found).
+   * A change won when `version` is its version and `prior` is lower.
+   */
   ledgerRead?(ledgerTable: string, entity: string, keys: readonly string[]): Statement;
   /** Multi-row upsert of full rows; `columns` includes the key columns. */
   upsertRows(

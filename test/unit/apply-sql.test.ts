@@ -101,13 +101,13 @@ describe('postgresApplySql', () => {
 describe('mysqlApplySql', () => {
   const my = mysqlApplySql;
 
-  it('assigns the ledger version LAST so the guard of the other columns sees the old version', () => {
+  it('assigns prior_version FIRST and the ledger version LAST, so every guard sees the old version', () => {
     const st = my.ledgerUpsert('dualwrite_version_ledger', entries);
     expect(st).toEqual({
       sql:
-        'INSERT INTO `dualwrite_version_ledger` (entity, row_key, version, deleted, updated_at) VALUES ' +
-        '(?, ?, ?, ?, CURRENT_TIMESTAMP(3)), (?, ?, ?, ?, CURRENT_TIMESTAMP(3)) ON DUPLICATE KEY UPDATE ' +
-        'deleted = IF(VALUES(version) > version, VALUES(deleted), deleted), ' +
+        'INSERT INTO `dualwrite_version_ledger` (entity, row_key, version, deleted, prior_version, updated_at) VALUES ' +
+        '(?, ?, ?, ?, 0, CURRENT_TIMESTAMP(3)), (?, ?, ?, ?, 0, CURRENT_TIMESTAMP(3)) ON DUPLICATE KEY UPDATE ' +
+        'prior_version = version, deleted = IF(VALUES(version) > version, VALUES(deleted), deleted), ' +
         'updated_at = IF(VALUES(version) > version, VALUES(updated_at), updated_at), ' +
         'version = IF(VALUES(version) > version, VALUES(version), version)',
       params: ['Order', '1', '10', 0, 'Order', '2', '11', 1],
@@ -115,11 +115,11 @@ describe('mysqlApplySql', () => {
     expect(st.sql.trimEnd().endsWith('version = IF(VALUES(version) > version, VALUES(version), version)')).toBe(true);
   });
 
-  it('reads ledger versions back as exact strings', () => {
+  it('reads ledger versions back as exact strings, with a lock', () => {
     expect(my.ledgerRead?.('dualwrite_version_ledger', 'Order', ['1', '2'])).toEqual({
       sql:
-        'SELECT row_key AS `key`, CAST(version AS CHAR) AS version FROM `dualwrite_version_ledger` ' +
-        'WHERE entity = ? AND row_key IN (?, ?)',
+        'SELECT row_key AS `key`, CAST(version AS CHAR) AS version, CAST(prior_version AS CHAR) AS prior ' +
+        'FROM `dualwrite_version_ledger` WHERE entity = ? AND row_key IN (?, ?) FOR UPDATE',
       params: ['Order', '1', '2'],
     });
   });

@@ -33,12 +33,14 @@ export const mysqlApplySql: ApplySql = {
     // ON DUPLICATE KEY UPDATE has no WHERE, and assignments run left to
     // right, each seeing the columns already assigned: `version` goes last,
     // or the guard of every later column compares against the new version
-    // and silently keeps the old values (DESIGN §4).
+    // and silently keeps the old values (DESIGN §4). `prior_version` goes
+    // FIRST, so it records the version this statement found: the caller
+    // tells a win (prior < mine) from a redelivery of the stored version.
     return {
       sql:
-        `INSERT INTO ${quoteTable(ledgerTable)} (entity, row_key, version, deleted, updated_at) VALUES ` +
-        entries.map(() => '(?, ?, ?, ?, CURRENT_TIMESTAMP(3))').join(', ') +
-        ` ON DUPLICATE KEY UPDATE deleted = IF(${NEWER}, VALUES(deleted), deleted), ` +
+        `INSERT INTO ${quoteTable(ledgerTable)} (entity, row_key, version, deleted, prior_version, updated_at) VALUES ` +
+        entries.map(() => '(?, ?, ?, ?, 0, CURRENT_TIMESTAMP(3))').join(', ') +
+        ` ON DUPLICATE KEY UPDATE prior_version = version, deleted = IF(${NEWER}, VALUES(deleted), deleted), ` +
         `updated_at = IF(${NEWER}, VALUES(updated_at), updated_at), ` +
         `version = IF(${NEWER}, VALUES(version), version)`,
       params: entries.flatMap((e) => [e.entity, e.key, e.version, e.deleted ? 1 : 0]),
@@ -48,10 +50,12 @@ export const mysqlApplySql: ApplySql = {
   ledgerRead(ledgerTable: string, entity: string, keys: readonly string[]): Statement {
     requireRows(keys.length, 'ledgerRead');
     // CAST: a bigint version must reach JS as an exact string whatever the driver's number options.
+    // FOR UPDATE: a locking read sees the current row; a plain SELECT under
+    // REPEATABLE READ would see the transaction's older snapshot.
     return {
       sql:
-        `SELECT row_key AS \`key\`, CAST(version AS CHAR) AS version FROM ${quoteTable(ledgerTable)} ` +
-        `WHERE entity = ? AND row_key IN (${placeholders(keys.length)})`,
+        `SELECT row_key AS \`key\`, CAST(version AS CHAR) AS version, CAST(prior_version AS CHAR) AS prior ` +
+        `FROM ${quoteTable(ledgerTable)} WHERE entity = ? AND row_key IN (${placeholders(keys.length)}) FOR UPDATE`,
       params: [entity, ...keys],
     };
   },
