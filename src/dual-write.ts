@@ -15,6 +15,9 @@ import { QueueSet } from './queue/queue-set';
 import { Relay } from './relay/relay';
 import { RelayLoop } from './relay/relay-loop';
 import { ApplyWorker, type ApplyWorkerOptions } from './apply/apply-worker';
+import { DeadLetterQueue } from './dead-letter/dead-letter-queue';
+import type { DeadLetter } from './dead-letter/dead-letter';
+import { replayDeadLetters, type ReplayResult } from './dead-letter/replay';
 
 /**
  * The in-process runtime: captures writes on the primary and relays them to
@@ -39,6 +42,7 @@ export class DualWrite {
     readonly redis: IORedis,
     readonly queues: QueueSet,
     readonly relay: Relay,
+    readonly deadLetters: DeadLetterQueue,
     private readonly unregister: () => void,
     private readonly initializedPrimary: boolean,
   ) {}
@@ -71,7 +75,8 @@ export class DualWrite {
         { entities, dialect, outbox: new OutboxWriter(dialect), logger, strict: config.strict },
         () => relay.nudge(),
       );
-      const dw = new DualWrite(config, logger, dialect, entities, redis, queues, relay, unregister, initializedPrimary);
+      const deadLetters = new DeadLetterQueue(redis, config.queuePrefix, config.deadLetter.handlerAttempts);
+      const dw = new DualWrite(config, logger, dialect, entities, redis, queues, relay, deadLetters, unregister, initializedPrimary);
       if (entities.size === 0) {
         logger.warn('no entity of the primary DataSource is marked @Replicate: nothing will be captured');
       }
@@ -103,7 +108,7 @@ export class DualWrite {
    * what `dualwrite worker` runs.
    */
   async startWorker(options: ApplyWorkerOptions = {}): Promise<{ close(): Promise<void> }> {
-    const apply = await ApplyWorker.start(this.config, this.entities, this.logger, options);
+    const apply = await ApplyWorker.start(this.config, this.entities, this.logger, this.deadLetters, options);
     const loop = new RelayLoop(this.config.primary, this.dialect, this.relay, this.logger, this.config.relay.pollInterval);
     await loop.start();
     const stop = async () => {
@@ -113,6 +118,32 @@ export class DualWrite {
     };
     this.workers.add(stop);
     return { close: stop };
+  }
+
+  /** Dead letters of the given targets (default: all), optionally of one entity. */
+  listDeadLetters(filter: { target?: string; entity?: string } = {}): Promise<DeadLetter[]> {
+    const targets = filter.target ? [this.targetName(filter.target)] : Object.keys(this.config.targets);
+    return this.deadLetters.list(targets, { entity: filter.entity });
+  }
+
+  /** Replays dead letters through the version gate (see `replayDeadLetters`) and relays them. */
+  async replayDeadLetters(letters: readonly DeadLetter[]): Promise<ReplayResult> {
+    const result = await replayDeadLetters(
+      { primary: this.config.primary, dialect: this.dialect, entities: this.entities, deadLetters: this.deadLetters },
+      letters,
+    );
+    this.relay.nudge();
+    return result;
+  }
+
+  private targetName(name: string): string {
+    if (!this.config.targets[name]) {
+      throw new DualWriteError('TARGET_UNKNOWN', `No target "${name}". Targets: ${Object.keys(this.config.targets).join(', ')}.`, {
+        target: name,
+        option: '--target',
+      });
+    }
+    return name;
   }
 
   /** Relays everything in the outbox now and waits for it; returns the rows moved. */
@@ -129,6 +160,7 @@ export class DualWrite {
     this.unregister();
     await this.relay.close();
     await this.queues.close();
+    await this.deadLetters.close();
     await this.redis.quit().catch(() => this.redis.disconnect());
     if (this.initializedPrimary) await this.config.primary.destroy();
   }

@@ -18,3 +18,6 @@ export {
 } from '../migrations';
 export type { MigrationReport } from '../migrations';
 export { loadConfig } from './config/load-config';
+export type { DeadLetter, DeadLetterContext, DeadLetterFailure, DeadLetterHandler } from './dead-letter/dead-letter';
+export type { ReplayResult } from './dead-letter/replay';
+export type { DeadLetterOptions } from './config/dual-write-config';

@@ -1,16 +1,19 @@
-import { UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { DataSource } from 'typeorm';
 import { LEDGER_TABLE } from '../../migrations/table-names';
 import type { ResolvedConfig } from '../config/dual-write-config';
 import { dialectFor } from '../dialect/dialect-for';
-import { classifyError } from '../errors/classify-error';
 import { DualWriteError } from '../errors/dual-write-error';
 import type { ReplicatedEntity } from '../metadata/replicated-entity';
 import type { Logger } from '../observability/logger';
 import { applyQueueName, type ApplyJobData } from '../queue/apply-job';
 import { redisOptionsOf } from '../queue/redis-connection';
 import { backoffDelay } from './backoff';
-import { ChangeApplier, type ApplyOutcome } from './change-applier';
+import type { DeadLetterQueue } from '../dead-letter/dead-letter-queue';
+import { startDeadLetterNotifier } from '../dead-letter/dead-letter-notifier';
+import type { Change } from '../outbox/change';
+import { processApplyJob, type DeadLetterSink, type JobOutcome } from './apply-processor';
+import { ChangeApplier } from './change-applier';
 
 export interface ApplyWorkerOptions {
   /** Only these targets. @defaultValue every configured target */
@@ -21,13 +24,14 @@ export interface ApplyWorkerOptions {
 
 /**
  * The apply side of `dualwrite worker`: one BullMQ worker per target whose
- * jobs go through a ChangeApplier. Transient failures are retried with
- * exponential backoff and jitter; permanent ones fail the job at once
- * (BullMQ's UnrecoverableError) with the classified reason.
+ * jobs go through a ChangeApplier (see `processApplyJob`: transient failures
+ * retry with exponential backoff and jitter, permanent ones and exhausted
+ * attempts isolate the poison change into the dead-letter queue), and, when a
+ * dead-letter handler is configured, the workers that call it.
  */
 export class ApplyWorker {
   private constructor(
-    private readonly workers: Worker<ApplyJobData, ApplyOutcome>[],
+    private readonly workers: Array<Worker<ApplyJobData, JobOutcome> | Worker>,
     private readonly timers: NodeJS.Timeout[],
     private readonly opened: DataSource[],
   ) {}
@@ -36,6 +40,7 @@ export class ApplyWorker {
     config: ResolvedConfig,
     entities: ReadonlyMap<string, ReplicatedEntity>,
     logger: Logger,
+    deadLetters: DeadLetterQueue,
     options: ApplyWorkerOptions = {},
   ): Promise<ApplyWorker> {
     const names = options.targets ?? Object.keys(config.targets);
@@ -49,7 +54,7 @@ export class ApplyWorker {
       }
     }
     const opened: DataSource[] = [];
-    const workers: Worker<ApplyJobData, ApplyOutcome>[] = [];
+    const workers: Array<Worker<ApplyJobData, JobOutcome> | Worker> = [];
     const timers: NodeJS.Timeout[] = [];
     try {
       for (const name of names) {
@@ -61,7 +66,9 @@ export class ApplyWorker {
         }
         await assertLedgerExists(dataSource, name);
         const applier = new ChangeApplier(name, dataSource, dialect, entities, logger.child({ target: name }));
-        workers.push(createWorker(config, name, applier, logger, options.concurrency ?? config.worker.concurrency));
+        workers.push(createWorker(config, name, applier, deadLetters, logger, options.concurrency ?? config.worker.concurrency));
+        const notifier = startDeadLetterNotifier(config, entities, name, logger);
+        if (notifier) workers.push(notifier);
         timers.push(schedulePurge(dataSource, dialect, config.worker.tombstoneRetention, logger, name));
       }
     } catch (error) {
@@ -70,6 +77,7 @@ export class ApplyWorker {
       await Promise.all(opened.map((ds) => ds.destroy().catch(() => undefined)));
       throw error;
     }
+    if (config.deadLetter.retention > 0) timers.push(scheduleDeadLetterPurge(deadLetters, names, config.deadLetter.retention, logger));
     return new ApplyWorker(workers, timers, opened);
   }
 
@@ -85,23 +93,26 @@ function createWorker(
   config: ResolvedConfig,
   target: string,
   applier: ChangeApplier,
+  deadLetters: DeadLetterQueue,
   logger: Logger,
   concurrency: number,
-): Worker<ApplyJobData, ApplyOutcome> {
+): Worker<ApplyJobData, JobOutcome> {
   const log = logger.child({ target });
-  const worker = new Worker<ApplyJobData, ApplyOutcome>(
+  const sink: DeadLetterSink = async (change, failure, job) => {
+    const now = Date.now();
+    const id = await deadLetters.add({
+      target,
+      change,
+      failure,
+      attempts: job.attemptsMade + 1,
+      firstFailedAt: job.data.firstFailedAt ?? now,
+      lastFailedAt: now,
+    });
+    log.error({ letter: id, change: change.id, entity: change.entity, failure }, `change ${change.id} dead-lettered: ${failure.message}`);
+  };
+  const worker = new Worker<ApplyJobData, JobOutcome>(
     applyQueueName(target),
-    async (job: Job<ApplyJobData, ApplyOutcome>) => {
-      try {
-        return await applier.apply(job.data.changes);
-      } catch (error) {
-        const classified = classifyError(error);
-        const message = `${classified.class} ${classified.reason}${classified.code ? ` (${classified.code})` : ''}: ${(error as Error).message}`;
-        log.warn({ job: job.id, attempt: job.attemptsMade + 1, failure: classified }, `apply failed: ${message}`);
-        if (classified.class === 'permanent') throw new UnrecoverableError(message);
-        throw error;
-      }
-    },
+    (job) => processApplyJob(job, applier, sink, log),
     {
       connection: redisOptionsOf(config.redis) as ConnectionOptions,
       prefix: config.queuePrefix,
@@ -114,7 +125,27 @@ function createWorker(
     },
   );
   worker.on('error', (error) => log.error({ err: error }, 'worker error'));
+  // A job BullMQ failed without our processor deciding it (it stalled too
+  // often, or dead-lettering itself failed on the last attempt): its changes
+  // are kept as dead letters rather than left behind in the failed set.
+  worker.on('failed', (job: Job<ApplyJobData, JobOutcome> | undefined, error: Error) => {
+    const stalled = /stalled/i.test(error.message);
+    if (!job || (job.attemptsMade < (job.opts.attempts ?? 1) && !stalled)) return;
+    const failure = { class: 'transient' as const, reason: stalled ? 'stalled' : 'unknown', message: error.message };
+    void Promise.all(job.data.changes.map((change: Change) => sink(change, failure, job))).catch((sinkError) =>
+      log.error({ err: sinkError, job: job.id }, 'could not dead-letter a failed job; it stays in the failed set'),
+    );
+  });
   return worker;
+}
+
+function scheduleDeadLetterPurge(deadLetters: DeadLetterQueue, targets: string[], retention: number, logger: Logger): NodeJS.Timeout {
+  const purge = () =>
+    void deadLetters.purgeOlderThan(targets, retention).catch((error) => logger.warn({ err: error }, 'dead-letter purge failed'));
+  purge();
+  const timer = setInterval(purge, Math.min(3600, Math.max(1, retention / 10)) * 1000);
+  timer.unref();
+  return timer;
 }
 
 async function initializeTarget(dataSource: DataSource, name: string): Promise<void> {

@@ -9,13 +9,16 @@ const KEYS_PER_STATEMENT = 1000;
 /**
  * Reads the current images of rows by key from the primary, through the
  * given query runner (inside the writing transaction when there is one).
- * Rows that do not exist map to `null`: they were deleted.
+ * Rows that do not exist map to `null`: they were deleted. With `forUpdate`
+ * the rows are locked until the transaction ends, so a writer that holds one
+ * commits (and allocates its outbox sequence) before this read returns.
  */
 export async function readRowImages(
   queryRunner: QueryRunner,
   dialect: Dialect,
   entity: ReplicatedEntity,
   keys: readonly string[][],
+  options: { forUpdate?: boolean } = {},
 ): Promise<Map<string, RowImage | null>> {
   const images = new Map<string, RowImage | null>();
   for (const key of keys) images.set(key.join('\u0000'), null);
@@ -32,7 +35,8 @@ export async function readRowImages(
       return slots.length === 1 ? slots[0] : `(${slots.join(', ')})`;
     });
     const left = keyColumns.length === 1 ? keyColumns[0] : `(${keyColumns.join(', ')})`;
-    const sql = `SELECT ${columns} FROM ${dialect.quoteTable(entity.tablePath)} WHERE ${left} IN (${tuples.join(', ')})`;
+    const lock = options.forUpdate ? ' FOR UPDATE' : '';
+    const sql = `SELECT ${columns} FROM ${dialect.quoteTable(entity.tablePath)} WHERE ${left} IN (${tuples.join(', ')})${lock}`;
     const rows = (await queryRunner.query(sql, params)) as Record<string, unknown>[];
     for (const raw of rows) {
       const key = keyOfRaw(entity, raw);

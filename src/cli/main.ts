@@ -4,6 +4,7 @@ import { isDualWriteError } from '../index';
 import { usageError } from './cli-error';
 import { migrateCommand } from './migrate-command';
 import { workerCommand } from './worker-command';
+import { dlqCommand } from './dlq-command';
 
 const HELP = `dualwrite <verb> [options]
 
@@ -12,13 +13,21 @@ Verbs:
   worker                  relay the outbox and apply changes to the targets
       --targets a,b       only these targets (default: all)
       --concurrency N     jobs applied at once per target (default: config worker.concurrency)
+  dlq list [--target T] [--entity E] [--json]
+                          dead letters: changes that can never apply to a target
+  dlq show <id>           one dead letter in full (ids look like reporting/1234)
+  dlq replay <id…|--all> [--target T] [--entity E] [--yes]
+                          send the rows' CURRENT state through the version gate again
+  dlq discard <id…|--all> [--target T] [--entity E] [--yes]
+                          drop dead letters for good
 
 Every verb takes --config <path> (default ./ormconfig.ts).
 `;
 
-type Verb = (values: Record<string, string | boolean | undefined>) => Promise<number>;
+type Values = Record<string, string | boolean | undefined>;
+type Verb = (values: Values, positionals: string[]) => Promise<number>;
 
-const VERBS: Record<string, { options: Record<string, { type: 'string' | 'boolean' }>; run: Verb }> = {
+const VERBS: Record<string, { options: Record<string, { type: 'string' | 'boolean' }>; positionals?: boolean; run: Verb }> = {
   migrate: { options: {}, run: (v) => migrateCommand({ config: v.config as string | undefined }) },
   worker: {
     options: { targets: { type: 'string' }, concurrency: { type: 'string' } },
@@ -27,6 +36,19 @@ const VERBS: Record<string, { options: Record<string, { type: 'string' | 'boolea
         config: v.config as string | undefined,
         targets: v.targets as string | undefined,
         concurrency: v.concurrency as string | undefined,
+      }),
+  },
+  dlq: {
+    options: { target: { type: 'string' }, entity: { type: 'string' }, json: { type: 'boolean' }, all: { type: 'boolean' }, yes: { type: 'boolean' } },
+    positionals: true,
+    run: (v, positionals) =>
+      dlqCommand(positionals, {
+        config: v.config as string | undefined,
+        target: v.target as string | undefined,
+        entity: v.entity as string | undefined,
+        json: v.json === true,
+        all: v.all === true,
+        yes: v.yes === true,
       }),
   },
 };
@@ -39,18 +61,19 @@ export async function main(argv: string[]): Promise<number> {
   }
   const command = VERBS[verb];
   if (!command) throw usageError(`Unknown verb "${verb}". Verbs: ${Object.keys(VERBS).join(', ')}.`);
-  let values: Record<string, string | boolean | undefined>;
+  let values: Values;
+  let positionals: string[];
   try {
-    ({ values } = parseArgs({
+    ({ values, positionals } = parseArgs({
       args: rest,
       options: { config: { type: 'string' }, ...command.options },
-      allowPositionals: false,
+      allowPositionals: command.positionals === true,
       strict: true,
     }));
   } catch (error) {
     throw usageError(`dualwrite ${verb}: ${(error as Error).message}`);
   }
-  return command.run(values);
+  return command.run(values, positionals);
 }
 
 /** Runs the CLI and sets the exit code; errors become one clear line on stderr. */

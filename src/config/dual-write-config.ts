@@ -1,10 +1,11 @@
 import type { RedisOptions } from 'ioredis';
 import type { DataSource } from 'typeorm';
+import type { DeadLetterHandler } from '../dead-letter/dead-letter';
 import type { Logger } from '../observability/logger';
 
 /** Retry policy of the apply worker. */
 export interface RetryOptions {
-  /** Attempts per job before its changes are split and dead-lettered. @defaultValue 10 */
+  /** Attempts per job before its changes are split and the failing ones dead-lettered. @defaultValue 20 (about 7 minutes with the default delays) */
   attempts?: number;
   /** First backoff delay in ms; each later attempt doubles it. @defaultValue 200 */
   delay?: number;
@@ -22,6 +23,17 @@ export interface RelayOptions {
   jobSize?: number;
   /** Poll interval of the relay loop in ms (MySQL primaries, and the safety net on PostgreSQL). @defaultValue 1000 */
   pollInterval?: number;
+}
+
+/** Dead-letter queue options. */
+export interface DeadLetterOptions {
+  /**
+   * Seconds after which dead letters are removed automatically; 0 keeps them
+   * until replayed or discarded. @defaultValue 0
+   */
+  retention?: number;
+  /** Calls of `onDeadLetter` per letter before it gives up (the letter stays). @defaultValue 10 */
+  handlerAttempts?: number;
 }
 
 /** Worker options (the `dualwrite worker` process). */
@@ -57,6 +69,14 @@ export interface DualWriteConfig {
   relay?: RelayOptions;
   retry?: RetryOptions;
   worker?: WorkerOptions;
+  /**
+   * Called exactly once per dead letter (a change that can never apply to a
+   * target); `@Replicate({ onDeadLetter })` overrides it per entity.
+   * `context.transaction` runs a compensating write on the primary.
+   * @defaultValue none: dead letters are only kept and logged
+   */
+  onDeadLetter?: DeadLetterHandler;
+  deadLetter?: DeadLetterOptions;
   /** A pino logger, or options for the library's own one. @defaultValue pino at level `info` */
   logger?: Logger | { level?: string };
 }
@@ -68,13 +88,15 @@ export interface ResolvedConfig extends DualWriteConfig {
   relay: Required<RelayOptions>;
   retry: Required<RetryOptions>;
   worker: Required<WorkerOptions>;
+  deadLetter: Required<DeadLetterOptions>;
 }
 
 export const DEFAULTS = {
   queuePrefix: 'dualwrite',
   relay: { batchSize: 2000, jobSize: 500, pollInterval: 1000 },
-  retry: { attempts: 10, delay: 200, maxDelay: 30_000, jitter: 0.2 },
+  retry: { attempts: 20, delay: 200, maxDelay: 30_000, jitter: 0.2 },
   worker: { concurrency: 2, tombstoneRetention: 7 * 24 * 3600, lockDuration: 30_000 },
+  deadLetter: { retention: 0, handlerAttempts: 10 },
 } as const;
 
 /**

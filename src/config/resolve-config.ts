@@ -1,7 +1,7 @@
 import { DualWriteError } from '../errors/dual-write-error';
 import { DEFAULTS, type DualWriteConfig, type ResolvedConfig } from './dual-write-config';
 
-const TOP_LEVEL_KEYS = new Set(['primary', 'targets', 'redis', 'queuePrefix', 'strict', 'relay', 'retry', 'worker', 'logger']);
+const TOP_LEVEL_KEYS = new Set(['primary', 'targets', 'redis', 'queuePrefix', 'strict', 'relay', 'retry', 'worker', 'logger', 'onDeadLetter', 'deadLetter']);
 const TARGET_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 
 function invalid(option: string, message: string): DualWriteError {
@@ -62,6 +62,14 @@ export function resolveConfig(config: DualWriteConfig): ResolvedConfig {
   const relay = section<NonNullable<DualWriteConfig['relay']>>('relay', config.relay, ['batchSize', 'jobSize', 'pollInterval']);
   const retry = section<NonNullable<DualWriteConfig['retry']>>('retry', config.retry, ['attempts', 'delay', 'maxDelay', 'jitter']);
   const worker = section<NonNullable<DualWriteConfig['worker']>>('worker', config.worker, ['concurrency', 'tombstoneRetention', 'lockDuration']);
+  const deadLetter = section<NonNullable<DualWriteConfig['deadLetter']>>('deadLetter', config.deadLetter, ['retention', 'handlerAttempts']);
+  if (config.onDeadLetter !== undefined && typeof config.onDeadLetter !== 'function') {
+    throw invalid('onDeadLetter', 'expected a function (letter, context) => Promise<void>.');
+  }
+  const retention = deadLetter.retention ?? DEFAULTS.deadLetter.retention;
+  if (typeof retention !== 'number' || !Number.isInteger(retention) || retention < 0) {
+    throw invalid('deadLetter.retention', 'expected a whole number of seconds (0 keeps dead letters forever).');
+  }
   const jitter = retry.jitter ?? DEFAULTS.retry.jitter;
   if (typeof jitter !== 'number' || jitter < 0 || jitter > 1) throw invalid('retry.jitter', 'expected a number from 0 to 1.');
 
@@ -84,6 +92,10 @@ export function resolveConfig(config: DualWriteConfig): ResolvedConfig {
       concurrency: positiveInt('worker.concurrency', worker.concurrency, DEFAULTS.worker.concurrency),
       tombstoneRetention: positiveInt('worker.tombstoneRetention', worker.tombstoneRetention, DEFAULTS.worker.tombstoneRetention),
       lockDuration: positiveInt('worker.lockDuration', worker.lockDuration, DEFAULTS.worker.lockDuration),
+    },
+    deadLetter: {
+      retention,
+      handlerAttempts: positiveInt('deadLetter.handlerAttempts', deadLetter.handlerAttempts, DEFAULTS.deadLetter.handlerAttempts),
     },
   };
 }

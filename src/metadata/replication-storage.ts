@@ -1,3 +1,5 @@
+import type { DeadLetterHandler } from '../dead-letter/dead-letter';
+
 /**
  * What `@Replicate` / `replicate()` and `@NotReplicated` record, kept in the
  * plugin's own storage (never in TypeORM's arrays). The storage lives on
@@ -33,6 +35,11 @@ export interface ReplicateOptions {
    * @defaultValue none
    */
   notReplicated?: string[];
+  /**
+   * Dead-letter handler for this entity's changes, instead of the config's
+   * `onDeadLetter`. @defaultValue the config's handler
+   */
+  onDeadLetter?: DeadLetterHandler;
 }
 
 export interface ReplicationRecord {

@@ -7,6 +7,8 @@ export const APPLY_JOB = 'apply';
 export interface ApplyJobData {
   target: string;
   changes: Change[];
+  /** When an attempt of this job first failed (set by the worker). */
+  firstFailedAt?: number;
 }
 
 /** The apply queue of a target. Target names cannot contain `.`, so this never collides. */
