@@ -11,8 +11,7 @@ import { redisOptionsOf } from '../queue/redis-connection';
 import { backoffDelay } from './backoff';
 import type { DeadLetterQueue } from '../dead-letter/dead-letter-queue';
 import { startDeadLetterNotifier } from '../dead-letter/dead-letter-notifier';
-import type { Change } from '../outbox/change';
-import { processApplyJob, type DeadLetterSink, type JobOutcome } from './apply-processor';
+import { deadLetterFailedJob, processApplyJob, type DeadLetterSink, type JobOutcome } from './apply-processor';
 import { ChangeApplier } from './change-applier';
 
 export interface ApplyWorkerOptions {
@@ -98,16 +97,9 @@ function createWorker(
   concurrency: number,
 ): Worker<ApplyJobData, JobOutcome> {
   const log = logger.child({ target });
-  const sink: DeadLetterSink = async (change, failure, job) => {
+  const sink: DeadLetterSink = async (change, failure, history) => {
     const now = Date.now();
-    const id = await deadLetters.add({
-      target,
-      change,
-      failure,
-      attempts: job.attemptsMade + 1,
-      firstFailedAt: job.data.firstFailedAt ?? now,
-      lastFailedAt: now,
-    });
+    const id = await deadLetters.add({ target, change, failure, attempts: history.attempts, firstFailedAt: history.firstFailedAt, lastFailedAt: now });
     log.error({ letter: id, change: change.id, entity: change.entity, failure }, `change ${change.id} dead-lettered: ${failure.message}`);
   };
   const worker = new Worker<ApplyJobData, JobOutcome>(
@@ -129,10 +121,8 @@ function createWorker(
   // often, or dead-lettering itself failed on the last attempt): its changes
   // are kept as dead letters rather than left behind in the failed set.
   worker.on('failed', (job: Job<ApplyJobData, JobOutcome> | undefined, error: Error) => {
-    const stalled = /stalled/i.test(error.message);
-    if (!job || (job.attemptsMade < (job.opts.attempts ?? 1) && !stalled)) return;
-    const failure = { class: 'transient' as const, reason: stalled ? 'stalled' : 'unknown', message: error.message };
-    void Promise.all(job.data.changes.map((change: Change) => sink(change, failure, job))).catch((sinkError) =>
+    if (!job) return;
+    deadLetterFailedJob(job, error, sink).catch((sinkError) =>
       log.error({ err: sinkError, job: job.id }, 'could not dead-letter a failed job; it stays in the failed set'),
     );
   });

@@ -21,6 +21,9 @@ export async function dlqCommand(positionals: string[], options: DlqOptions): Pr
   if ((sub === 'list' && ids.length) || (sub === 'show' && ids.length !== 1)) {
     throw usageError(sub === 'show' ? 'dualwrite dlq show takes exactly one dead-letter id, e.g. reporting/1234.' : 'dualwrite dlq list takes no ids; filter with --target and --entity.');
   }
+  if ((sub === 'list' || sub === 'show') && (options.all || options.yes)) {
+    throw usageError(`dualwrite dlq ${sub} takes no --all or --yes (they select letters for replay and discard).`);
+  }
   if ((sub === 'replay' || sub === 'discard') && ids.length === 0 && !options.all) {
     throw usageError(`dualwrite dlq ${sub} needs dead-letter ids (e.g. reporting/1234) or --all.`);
   }

@@ -50,6 +50,42 @@ export interface WorkerOptions {
   lockDuration?: number;
 }
 
+/**
+ * The reconciler, which finds and repairs drift between the primary and each
+ * target (scheduled in `dualwrite worker`; `dualwrite reconcile` runs it on
+ * demand), and `dualwrite backfill`.
+ */
+export interface ReconcileOptions {
+  /**
+   * Milliseconds between scheduled runs in `dualwrite worker` (a BullMQ job
+   * scheduler: one run at a time across all workers); `0` turns scheduling off.
+   * @defaultValue 3600000 (1 hour)
+   */
+  every?: number;
+  /**
+   * Whether scheduled runs repair the drift they confirm. Repairs re-emit the
+   * primary's current rows through the outbox, so a newer write always wins.
+   * @defaultValue true
+   */
+  repair?: boolean;
+  /** Target duration of one chunk's checksum, in ms; chunk sizes adapt to it. @defaultValue 200 */
+  chunkTime?: number;
+  /**
+   * The replication lag window, in ms: a difference is confirmed only when a
+   * second look, at least this long after the first, still sees it and no
+   * change of the key is in flight. @defaultValue 1000
+   */
+  lagWindow?: number;
+  /** Statement timeout of the reconciler's and backfill's queries, in ms. @defaultValue 30000 */
+  statementTimeout?: number;
+  /**
+   * Lock wait timeout of their locking reads, in ms: short, so that in a
+   * conflict with the application the reconciler is the one that gives up
+   * (and retries the keys later). @defaultValue 1000
+   */
+  lockTimeout?: number;
+}
+
 /** The configuration `defineDualWrite` takes and `DualWrite.start` runs. */
 export interface DualWriteConfig {
   /** The application's primary DataSource (PostgreSQL or MySQL/MariaDB). Writes to it are captured. */
@@ -69,6 +105,7 @@ export interface DualWriteConfig {
   relay?: RelayOptions;
   retry?: RetryOptions;
   worker?: WorkerOptions;
+  reconcile?: ReconcileOptions;
   /**
    * Called exactly once per dead letter (a change that can never apply to a
    * target); `@Replicate({ onDeadLetter })` overrides it per entity.
@@ -88,6 +125,7 @@ export interface ResolvedConfig extends DualWriteConfig {
   relay: Required<RelayOptions>;
   retry: Required<RetryOptions>;
   worker: Required<WorkerOptions>;
+  reconcile: Required<ReconcileOptions>;
   deadLetter: Required<DeadLetterOptions>;
 }
 
@@ -96,6 +134,7 @@ export const DEFAULTS = {
   relay: { batchSize: 2000, jobSize: 500, pollInterval: 1000 },
   retry: { attempts: 20, delay: 200, maxDelay: 30_000, jitter: 0.2 },
   worker: { concurrency: 2, tombstoneRetention: 7 * 24 * 3600, lockDuration: 30_000 },
+  reconcile: { every: 3_600_000, repair: true, chunkTime: 200, lagWindow: 1000, statementTimeout: 30_000, lockTimeout: 1000 },
   deadLetter: { retention: 0, handlerAttempts: 10 },
 } as const;
 

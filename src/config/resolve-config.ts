@@ -1,7 +1,7 @@
 import { DualWriteError } from '../errors/dual-write-error';
 import { DEFAULTS, type DualWriteConfig, type ResolvedConfig } from './dual-write-config';
 
-const TOP_LEVEL_KEYS = new Set(['primary', 'targets', 'redis', 'queuePrefix', 'strict', 'relay', 'retry', 'worker', 'logger', 'onDeadLetter', 'deadLetter']);
+const TOP_LEVEL_KEYS = new Set(['primary', 'targets', 'redis', 'queuePrefix', 'strict', 'relay', 'retry', 'worker', 'logger', 'onDeadLetter', 'deadLetter', 'reconcile']);
 const TARGET_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 
 function invalid(option: string, message: string): DualWriteError {
@@ -70,6 +70,14 @@ export function resolveConfig(config: DualWriteConfig): ResolvedConfig {
   if (typeof retention !== 'number' || !Number.isInteger(retention) || retention < 0) {
     throw invalid('deadLetter.retention', 'expected a whole number of seconds (0 keeps dead letters forever).');
   }
+  const reconcile = section<NonNullable<DualWriteConfig['reconcile']>>('reconcile', config.reconcile, [
+    'every', 'repair', 'chunkTime', 'lagWindow', 'statementTimeout', 'lockTimeout',
+  ]);
+  const every = reconcile.every ?? DEFAULTS.reconcile.every;
+  if (typeof every !== 'number' || !Number.isInteger(every) || every < 0) {
+    throw invalid('reconcile.every', 'expected a whole number of milliseconds (0 turns scheduled runs off).');
+  }
+  if (reconcile.repair !== undefined && typeof reconcile.repair !== 'boolean') throw invalid('reconcile.repair', 'expected true or false.');
   const jitter = retry.jitter ?? DEFAULTS.retry.jitter;
   if (typeof jitter !== 'number' || jitter < 0 || jitter > 1) throw invalid('retry.jitter', 'expected a number from 0 to 1.');
 
@@ -92,6 +100,14 @@ export function resolveConfig(config: DualWriteConfig): ResolvedConfig {
       concurrency: positiveInt('worker.concurrency', worker.concurrency, DEFAULTS.worker.concurrency),
       tombstoneRetention: positiveInt('worker.tombstoneRetention', worker.tombstoneRetention, DEFAULTS.worker.tombstoneRetention),
       lockDuration: positiveInt('worker.lockDuration', worker.lockDuration, DEFAULTS.worker.lockDuration),
+    },
+    reconcile: {
+      every,
+      repair: reconcile.repair ?? DEFAULTS.reconcile.repair,
+      chunkTime: positiveInt('reconcile.chunkTime', reconcile.chunkTime, DEFAULTS.reconcile.chunkTime),
+      lagWindow: positiveInt('reconcile.lagWindow', reconcile.lagWindow, DEFAULTS.reconcile.lagWindow),
+      statementTimeout: positiveInt('reconcile.statementTimeout', reconcile.statementTimeout, DEFAULTS.reconcile.statementTimeout),
+      lockTimeout: positiveInt('reconcile.lockTimeout', reconcile.lockTimeout, DEFAULTS.reconcile.lockTimeout),
     },
     deadLetter: {
       retention,

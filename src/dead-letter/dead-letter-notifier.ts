@@ -46,7 +46,13 @@ export function startDeadLetterNotifier(
           attempt: job.attemptsMade + 1,
         });
       } catch (error) {
-        log.warn({ err: error, letter: letter.id, attempt: job.attemptsMade + 1 }, 'onDeadLetter handler threw; it will be called again');
+        const attempt = job.attemptsMade + 1;
+        const attempts = job.opts.attempts ?? 1;
+        if (attempt < attempts) {
+          log.warn({ err: error, letter: letter.id, attempt, attempts }, 'onDeadLetter handler threw; it will be called again');
+        } else {
+          log.error({ err: error, letter: letter.id, attempt, attempts }, `onDeadLetter handler threw on its last call (${attempts}); the dead letter is kept`);
+        }
         throw error;
       }
     },

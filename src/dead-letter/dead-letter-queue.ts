@@ -60,16 +60,19 @@ export class DeadLetterQueue {
   }
 
   async list(targets: readonly string[], filter: { entity?: string } = {}): Promise<DeadLetter[]> {
-    const letters: DeadLetter[] = [];
+    // A letter whose handler job changes state during the scan can be listed
+    // under two states: one entry per id.
+    const letters = new Map<string, DeadLetter>();
     for (const target of targets) {
       const jobs = await this.queue(target).getJobs([...ALL_STATES], 0, -1, true);
       for (const job of jobs) {
         if (!job?.data) continue;
         if (filter.entity && job.data.change.entity !== filter.entity) continue;
-        letters.push(toLetter(job));
+        const letter = toLetter(job);
+        letters.set(letter.id, letter);
       }
     }
-    return letters.sort((a, b) => a.firstFailedAt - b.firstFailedAt || a.id.localeCompare(b.id));
+    return [...letters.values()].sort((a, b) => a.firstFailedAt - b.firstFailedAt || a.id.localeCompare(b.id));
   }
 
   async get(id: string): Promise<DeadLetter | undefined> {

@@ -10,6 +10,12 @@ export interface OutboxSql {
   columnar?: boolean;
   /** Claim up to `$1` rows in sequence order, skipping rows another relay holds. */
   claim(table: string): string;
+  /**
+   * True when `claim` also deletes the rows it returns (`DELETE … RETURNING`):
+   * the delete then commits only with the transaction, after Redis
+   * acknowledged the jobs, and `delete` is not needed.
+   */
+  claimDeletes?: boolean;
   /** Delete the claimed rows by sequence. */
   delete(table: string, count: number): string;
   /** The channel `insert` notifies, for relays that LISTEN (PostgreSQL only). */

@@ -16,6 +16,10 @@ export interface RelayOptions {
   jobOptions: JobsOptions;
 }
 
+function compareSeq(a: string, b: string): number {
+  return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+}
+
 /** What one relay pass moved. */
 export interface RelayPass {
   rows: number;
@@ -51,15 +55,19 @@ export class Relay {
       await queryRunner.connect();
       await queryRunner.startTransaction();
       try {
-        const rows = (await queryRunner.query(this.dialect.outbox.claim(OUTBOX_TABLE), [this.options.batchSize])) as OutboxRow[];
+        const claimed = await queryRunner.query(this.dialect.outbox.claim(OUTBOX_TABLE), [this.options.batchSize], true);
+        const rows = (claimed.records ?? []) as OutboxRow[];
         if (rows.length === 0) {
           await queryRunner.commitTransaction();
           return { rows: 0, jobs: 0 };
         }
+        // DELETE … RETURNING returns rows in no particular order.
+        if (this.dialect.outbox.claimDeletes) rows.sort((a, b) => compareSeq(a.seq, b.seq));
         const jobs = await this.enqueue(rows);
-        const seqs = rows.map((r) => String(r.seq));
-        const deleteSql = this.dialect.outbox.delete(OUTBOX_TABLE, seqs.length);
-        await queryRunner.query(deleteSql, this.dialect.name === 'postgres' ? [seqs] : seqs);
+        if (!this.dialect.outbox.claimDeletes) {
+          const seqs = rows.map((r) => String(r.seq));
+          await queryRunner.query(this.dialect.outbox.delete(OUTBOX_TABLE, seqs.length), seqs);
+        }
         await queryRunner.commitTransaction();
         return { rows: rows.length, jobs };
       } catch (error) {

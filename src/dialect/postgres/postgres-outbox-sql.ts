@@ -17,8 +17,13 @@ export const postgresOutboxSql: OutboxSql = {
     `SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[])) ` +
     `SELECT pg_notify('${OUTBOX_CHANNEL}', '')`,
   columnar: true,
+  // Claim and delete in one pass; the rows come back if the transaction
+  // rolls back (Redis refused the jobs).
   claim: (table) =>
-    `SELECT seq::text AS seq, ${COLUMNS} FROM ${quoteTable(table)} ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED`,
-  delete: (table) => `DELETE FROM ${quoteTable(table)} WHERE seq = ANY($1::bigint[])`,
+    `DELETE FROM ${quoteTable(table)} WHERE seq IN ` +
+    `(SELECT seq FROM ${quoteTable(table)} ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED) ` +
+    `RETURNING seq::text AS seq, ${COLUMNS}`,
+  claimDeletes: true,
+  delete: (table, count) => `DELETE FROM ${quoteTable(table)} WHERE seq IN (${Array.from({ length: count }, (_, i) => `$${i + 1}`).join(', ')})`,
   channel: OUTBOX_CHANNEL,
 };

@@ -1,0 +1,268 @@
+import type {
+  ChecksumColumn,
+  ChecksumSql,
+  ChecksumTable,
+  ColumnFacts,
+  ColumnFamily,
+  KeyRange,
+  Normalization,
+  SessionLimits,
+} from '../checksum-sql';
+import type { Statement } from '../dialect';
+import { quoteIdentifier, quoteTable } from './mysql-quoting';
+
+const FAMILY_BY_TYPE: Record<string, ColumnFamily> = {
+  tinyint: 'integer', smallint: 'integer', mediumint: 'integer', int: 'integer', integer: 'integer', bigint: 'integer', year: 'integer',
+  decimal: 'decimal', numeric: 'decimal',
+  float: 'float', double: 'float', real: 'float',
+  char: 'string', varchar: 'string', tinytext: 'string', text: 'string', mediumtext: 'string', longtext: 'string',
+  enum: 'string', set: 'string',
+  uuid: 'uuid',
+  date: 'date',
+  time: 'time',
+  datetime: 'timestamp', timestamp: 'timestamp',
+  binary: 'binary', varbinary: 'binary', tinyblob: 'binary', blob: 'binary', mediumblob: 'binary', longblob: 'binary',
+  json: 'json',
+};
+
+/**
+ * The reconciler's checksum SQL for MySQL and MariaDB. The same row text as
+ * PostgreSQL's, byte for byte, so that one md5 covers a row on both engines;
+ * sums are exact (DECIMAL).
+ */
+export const mysqlChecksumSql: ChecksumSql = {
+  describeColumns(table: string): Statement {
+    const [schema, name] = splitPath(table);
+    return {
+      sql:
+        'SELECT COLUMN_NAME AS name, COLUMN_TYPE AS sql_type, DATA_TYPE AS data_type, IS_NULLABLE AS nullable, ' +
+        'NUMERIC_SCALE AS scale, DATETIME_PRECISION AS fraction, COLLATION_NAME AS collation_name ' +
+        'FROM information_schema.columns WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ? ' +
+        'ORDER BY ORDINAL_POSITION',
+      params: [schema, name],
+    };
+  },
+
+  readColumn(row: Record<string, unknown>): ColumnFacts {
+    const sqlType = String(row.sql_type).toLowerCase();
+    const dataType = String(row.data_type).toLowerCase();
+    const family: ColumnFamily = /^tinyint\(1\)/.test(sqlType) ? 'boolean' : (FAMILY_BY_TYPE[dataType] ?? 'other');
+    const collation = row.collation_name === null || row.collation_name === undefined ? null : String(row.collation_name);
+    return {
+      name: String(row.name),
+      sqlType,
+      nullable: String(row.nullable) === 'YES',
+      family,
+      scale: family === 'decimal' ? Number(row.scale ?? 0) : null,
+      fraction: family === 'time' || family === 'timestamp' ? Number(row.fraction ?? 0) : 0,
+      instant: dataType === 'timestamp',
+      // `_bin` collations compare code points, which is UTF-8 byte order.
+      binaryOrder: family !== 'string' || collation === null || collation === 'binary' || /_bin$/.test(collation),
+    };
+  },
+
+  keyAt(table, range, offset): Statement {
+    const p: unknown[] = [];
+    const filter = where(table, range, p);
+    p.push(offset);
+    return {
+      sql: `SELECT ${keyList(table)} FROM ${quoteTable(table.table)} ${filter} ORDER BY ${orderBy(table)} LIMIT 1 OFFSET ?`,
+      params: p,
+    };
+  },
+
+  checksum(table, range): Statement {
+    const p: unknown[] = [];
+    return {
+      sql:
+        `SELECT CAST(COUNT(*) AS CHAR) AS n, CAST(COALESCE(SUM(${rowHash(table)}), 0) AS CHAR) AS s ` +
+        `FROM ${quoteTable(table.table)} ${where(table, range, p)}`,
+      params: p,
+    };
+  },
+
+  checksumParts(table, range, splits): Statement {
+    const p: unknown[] = [];
+    const part = partOf(table, splits, 0, splits.length, p);
+    const filter = where(table, range, p);
+    return {
+      sql:
+        `SELECT ${part} AS part, CAST(COUNT(*) AS CHAR) AS n, CAST(SUM(${rowHash(table)}) AS CHAR) AS s ` +
+        `FROM ${quoteTable(table.table)} ${filter} GROUP BY 1`,
+      params: p,
+    };
+  },
+
+  splitKeys(table, range, step): Statement {
+    const p: unknown[] = [];
+    const filter = where(table, range, p);
+    p.push(step);
+    return {
+      sql:
+        `SELECT ${table.keys.map((_, i) => `k${i}`).join(', ')} FROM (SELECT ${keyList(table)}, ` +
+        `ROW_NUMBER() OVER (ORDER BY ${orderBy(table)}) AS rn FROM ${quoteTable(table.table)} ${filter}) x ` +
+        `WHERE rn % ? = 0 ORDER BY rn`,
+      params: p,
+    };
+  },
+
+  rowHashes(table, range, limit): Statement {
+    const p: unknown[] = [];
+    const filter = where(table, range, p);
+    p.push(limit);
+    return {
+      sql:
+        `SELECT ${keyList(table)}, CAST(${rowHash(table)} AS CHAR) AS h FROM ${quoteTable(table.table)} ${filter} ` +
+        `ORDER BY ${orderBy(table)} LIMIT ?`,
+      params: p,
+    };
+  },
+
+  page(table, range, columns, options = {}): Statement {
+    const p: unknown[] = [];
+    const values = columns.map((c, i) => `${quoteIdentifier(c.facts.name)} AS v${i}`);
+    const filter = where(table, range, p);
+    if (options.limit !== undefined) p.push(options.limit);
+    return {
+      sql:
+        `SELECT ${[keyList(table), ...values].join(', ')} FROM ${quoteTable(table.table)} ${filter} ` +
+        `ORDER BY ${orderBy(table)}${options.limit === undefined ? '' : ' LIMIT ?'}${options.lock ? ' FOR UPDATE' : ''}`,
+      params: p,
+    };
+  },
+
+  limitSession(limits: SessionLimits): string[] {
+    const lockSeconds = Math.max(1, Math.ceil(limits.lockTimeout / 1000));
+    // max_statement_time is MariaDB's; MySQL answers "unknown system variable", which the caller ignores.
+    return [
+      `SET SESSION innodb_lock_wait_timeout = ${lockSeconds}`,
+      `SET SESSION lock_wait_timeout = ${lockSeconds}`,
+      `SET SESSION max_statement_time = ${(Math.max(1, limits.statementTimeout) / 1000).toFixed(3)}`,
+    ];
+  },
+
+  resetSession(): string[] {
+    return [
+      'SET SESSION innodb_lock_wait_timeout = DEFAULT',
+      'SET SESSION lock_wait_timeout = DEFAULT',
+      'SET SESSION max_statement_time = DEFAULT',
+    ];
+  },
+};
+
+/** A key column as it is ordered and compared: in byte order, whatever its collation. */
+function orderOf(column: ChecksumColumn): string {
+  const c = quoteIdentifier(column.facts.name);
+  if (column.facts.binaryOrder) return c;
+  // MariaDB's UUID type sorts by a rearranged byte order; its text sorts like PostgreSQL's uuid.
+  return column.facts.family === 'uuid' ? `CAST(CAST(${c} AS CHAR) AS BINARY)` : `CAST(${c} AS BINARY)`;
+}
+
+function orderBy(table: ChecksumTable): string {
+  return table.keys.map(orderOf).join(', ');
+}
+
+function keyList(table: ChecksumTable): string {
+  return table.keys.map((k, i) => `${quoteIdentifier(k.facts.name)} AS k${i}`).join(', ');
+}
+
+/**
+ * `key <op> values` for a (possibly composite) key, spelled out as
+ * `a > ? OR (a = ? AND b > ?)`: MariaDB's range optimizer uses the primary
+ * key for that form, not for a row-constructor comparison.
+ */
+function compare(table: ChecksumTable, op: '>' | '<=', values: readonly unknown[], p: unknown[]): string {
+  const columns = table.keys.map(orderOf);
+  const build = (i: number): string => {
+    const last = i === columns.length - 1;
+    if (last) {
+      p.push(values[i]);
+      return `${columns[i]} ${op} ?`;
+    }
+    const strict = op === '>' ? '>' : '<';
+    p.push(values[i]);
+    const head = `${columns[i]} ${strict} ?`;
+    p.push(values[i]);
+    const eq = `${columns[i]} = ?`;
+    return `(${head} OR (${eq} AND ${build(i + 1)}))`;
+  };
+  return build(0);
+}
+
+function where(table: ChecksumTable, range: KeyRange, p: unknown[]): string {
+  const conditions: string[] = [];
+  if (range.after) conditions.push(compare(table, '>', range.after, p));
+  if (range.upTo) conditions.push(compare(table, '<=', range.upTo, p));
+  return conditions.length ? `WHERE ${conditions.join(' AND ')}` : '';
+}
+
+/** A balanced CASE tree: the number of splits below the key, in log2(splits) comparisons per row. */
+function partOf(table: ChecksumTable, splits: readonly (readonly unknown[])[], from: number, to: number, p: unknown[]): string {
+  if (from >= to) return String(from);
+  const mid = (from + to) >> 1;
+  const condition = compare(table, '<=', splits[mid], p);
+  const below = partOf(table, splits, from, mid, p);
+  const above = partOf(table, splits, mid + 1, to, p);
+  return `CASE WHEN ${condition} THEN ${below} ELSE ${above} END`;
+}
+
+/** 60 bits of md5 of the row's normalized text, as an unsigned integer. */
+function rowHash(table: ChecksumTable): string {
+  return `CAST(CONV(SUBSTR(MD5(${rowText(table)}), 1, 15), 16, 10) AS UNSIGNED)`;
+}
+
+/** The same text as PostgreSQL's: `bitmap,v1,v2,…`, NULL values skipped (the bitmap says which). */
+function rowText(table: ChecksumTable): string {
+  const parts: string[] = [];
+  const bits = table.columns.filter((c) => c.nullBit).map((c) => `${quoteIdentifier(c.facts.name)} IS NULL`);
+  if (bits.length) parts.push(`CONCAT(${bits.join(', ')})`);
+  for (const column of table.columns) {
+    const text = normalized(quoteIdentifier(column.facts.name), column.norm);
+    if (text !== null) parts.push(text);
+  }
+  return `CONVERT(CONCAT_WS(',', ${parts.join(', ')}) USING utf8mb4)`;
+}
+
+function normalized(c: string, norm: Normalization): string | null {
+  switch (norm.as) {
+    case 'integer':
+      return `CAST(${c} AS CHAR)`;
+    case 'decimal':
+      // 'trim' is only chosen when both sides are PostgreSQL.
+      return `CAST(CAST(${c} AS DECIMAL(65, ${norm.scale === 'trim' ? 30 : norm.scale})) AS CHAR)`;
+    case 'float': {
+      // 15 significant digits of the shortest text of the double (as PostgreSQL computes them);
+      // ROUND with a computed place keeps DECIMAL(65,38)'s scale, hence the trimming.
+      const rounded = `CAST(ROUND(CAST(CAST(${c} AS CHAR) AS DECIMAL(65, 38)), 14 - FLOOR(LOG10(ABS(${c})))) AS CHAR)`;
+      return (
+        `CASE WHEN ${c} = 0 THEN '0' WHEN ABS(${c}) >= 1e-23 AND ABS(${c}) < 1e27 ` +
+        `THEN TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM ${rounded})) ELSE CAST(${c} AS CHAR) END`
+      );
+    }
+    case 'boolean':
+      return `CASE WHEN ${c} = 1 THEN '1' ELSE '0' END`;
+    case 'string':
+      return `CONCAT(CHAR_LENGTH(CONVERT(${c} USING utf8mb4)), ':', CONVERT(${c} USING utf8mb4))`;
+    case 'uuid':
+      return `LOWER(CONVERT(CAST(${c} AS CHAR) USING utf8mb4))`;
+    case 'date':
+      return `DATE_FORMAT(${c}, '%Y-%m-%d')`;
+    case 'time':
+      return `LEFT(TIME_FORMAT(${c}, '%H:%i:%s.%f'), ${norm.fraction === 0 ? 8 : 9 + norm.fraction})`;
+    case 'epoch':
+      // UNIX_TIMESTAMP of a TIMESTAMP column is its stored UTC value, whatever the session time zone.
+      return `CAST(CAST(TRUNCATE(UNIX_TIMESTAMP(${c}), ${norm.fraction}) AS DECIMAL(30, ${norm.fraction})) AS CHAR)`;
+    case 'wallclock':
+      // A TIMESTAMP renders in the session time zone, which is how the driver wrote the wall-clock value.
+      return `LEFT(DATE_FORMAT(${c}, '%Y-%m-%d %H:%i:%s.%f'), ${norm.fraction === 0 ? 19 : 20 + norm.fraction})`;
+    case 'binary':
+      return `MD5(${c})`;
+    case 'none':
+      return null;
+  }
+}
+
+function splitPath(path: string): [string | null, string] {
+  const parts = path.split('.');
+  return parts.length === 2 ? [parts[0], parts[1]] : [null, path];
+}
