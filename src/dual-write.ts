@@ -13,6 +13,7 @@ import { OutboxWriter } from './outbox/outbox-writer';
 import { connectRedis } from './queue/redis-connection';
 import { QueueSet } from './queue/queue-set';
 import { Relay } from './relay/relay';
+import { DualWriteEvents } from './observability/dual-write-events';
 import { RelayLoop } from './relay/relay-loop';
 import { ApplyWorker, type ApplyWorkerOptions } from './apply/apply-worker';
 import { DeadLetterQueue } from './dead-letter/dead-letter-queue';
@@ -43,6 +44,8 @@ export class DualWrite {
     readonly queues: QueueSet,
     readonly relay: Relay,
     readonly deadLetters: DeadLetterQueue,
+    /** In-process notifications: `applied` per apply job, `relayed` per relay pass. */
+    readonly events: DualWriteEvents,
     private readonly unregister: () => void,
     private readonly initializedPrimary: boolean,
   ) {}
@@ -60,6 +63,7 @@ export class DualWrite {
       await assertOutboxExists(config.primary, dialect);
       redis = await connectRedis(config.redis);
       const queues = new QueueSet(redis, config.queuePrefix);
+      const events = new DualWriteEvents();
       const relay = new Relay(config.primary, dialect, queues, logger, {
         batchSize: config.relay.batchSize,
         jobSize: config.relay.jobSize,
@@ -69,14 +73,16 @@ export class DualWrite {
           removeOnComplete: true,
           removeOnFail: false,
         },
-      });
+      }, events);
       const unregister = registerCapture(
         config.primary,
         { entities, dialect, outbox: new OutboxWriter(dialect), logger, strict: config.strict },
-        () => relay.nudge(),
+        () => {
+          if (config.relay.afterCommit) relay.nudge();
+        },
       );
       const deadLetters = new DeadLetterQueue(redis, config.queuePrefix, config.deadLetter.handlerAttempts);
-      const dw = new DualWrite(config, logger, dialect, entities, redis, queues, relay, deadLetters, unregister, initializedPrimary);
+      const dw = new DualWrite(config, logger, dialect, entities, redis, queues, relay, deadLetters, events, unregister, initializedPrimary);
       if (entities.size === 0) {
         logger.warn('no entity of the primary DataSource is marked @Replicate: nothing will be captured');
       }
@@ -108,7 +114,7 @@ export class DualWrite {
    * what `dualwrite worker` runs.
    */
   async startWorker(options: ApplyWorkerOptions = {}): Promise<{ close(): Promise<void> }> {
-    const apply = await ApplyWorker.start(this.config, this.entities, this.logger, this.deadLetters, options);
+    const apply = await ApplyWorker.start(this.config, this.entities, this.logger, this.deadLetters, this.events, options);
     const loop = new RelayLoop(this.config.primary, this.dialect, this.relay, this.logger, this.config.relay.pollInterval);
     await loop.start();
     const stop = async () => {

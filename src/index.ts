@@ -27,3 +27,4 @@ export type { ReconcileRunOptions } from './reconcile/reconciler';
 export type { ReconcileContext } from './reconcile/reconcile-context';
 export { readReconcileReports, readReconcileHistory } from './reconcile/reconcile-report';
 export type { ReconcileReport } from './reconcile/reconcile-report';
+export type { AppliedEvent, RelayedEvent, DualWriteEvents } from './observability/dual-write-events';

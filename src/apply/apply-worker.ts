@@ -8,6 +8,7 @@ import type { ReplicatedEntity } from '../metadata/replicated-entity';
 import type { Logger } from '../observability/logger';
 import { applyQueueName, type ApplyJobData } from '../queue/apply-job';
 import { redisOptionsOf } from '../queue/redis-connection';
+import type { DualWriteEvents } from '../observability/dual-write-events';
 import { backoffDelay } from './backoff';
 import type { DeadLetterQueue } from '../dead-letter/dead-letter-queue';
 import { startDeadLetterNotifier } from '../dead-letter/dead-letter-notifier';
@@ -40,6 +41,7 @@ export class ApplyWorker {
     entities: ReadonlyMap<string, ReplicatedEntity>,
     logger: Logger,
     deadLetters: DeadLetterQueue,
+    events: DualWriteEvents,
     options: ApplyWorkerOptions = {},
   ): Promise<ApplyWorker> {
     const names = options.targets ?? Object.keys(config.targets);
@@ -65,7 +67,7 @@ export class ApplyWorker {
         }
         await assertLedgerExists(dataSource, name);
         const applier = new ChangeApplier(name, dataSource, dialect, entities, logger.child({ target: name }));
-        workers.push(createWorker(config, name, applier, deadLetters, logger, options.concurrency ?? config.worker.concurrency));
+        workers.push(createWorker(config, name, applier, deadLetters, events, logger, options.concurrency ?? config.worker.concurrency));
         const notifier = startDeadLetterNotifier(config, entities, name, logger);
         if (notifier) workers.push(notifier);
         timers.push(schedulePurge(dataSource, dialect, config.worker.tombstoneRetention, logger, name));
@@ -93,6 +95,7 @@ function createWorker(
   target: string,
   applier: ChangeApplier,
   deadLetters: DeadLetterQueue,
+  events: DualWriteEvents,
   logger: Logger,
   concurrency: number,
 ): Worker<ApplyJobData, JobOutcome> {
@@ -104,7 +107,13 @@ function createWorker(
   };
   const worker = new Worker<ApplyJobData, JobOutcome>(
     applyQueueName(target),
-    (job) => processApplyJob(job, applier, sink, log),
+    async (job) => {
+      const outcome = await processApplyJob(job, applier, sink, log);
+      if (events.listenerCount('applied') > 0) {
+        events.emit('applied', { target, changes: job.data.changes, ...outcome, finishedAt: Date.now() });
+      }
+      return outcome;
+    },
     {
       connection: redisOptionsOf(config.redis) as ConnectionOptions,
       prefix: config.queuePrefix,

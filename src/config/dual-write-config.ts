@@ -23,6 +23,13 @@ export interface RelayOptions {
   jobSize?: number;
   /** Poll interval of the relay loop in ms (MySQL primaries, and the safety net on PostgreSQL). @defaultValue 1000 */
   pollInterval?: number;
+  /**
+   * Relay right after each commit in the application process, for the lowest
+   * latency. `false` leaves relaying to `dualwrite worker` (LISTEN/NOTIFY on
+   * PostgreSQL, polling on MySQL) and keeps its work out of the application.
+   * @defaultValue true
+   */
+  afterCommit?: boolean;
 }
 
 /** Dead-letter queue options. */
@@ -131,7 +138,7 @@ export interface ResolvedConfig extends DualWriteConfig {
 
 export const DEFAULTS = {
   queuePrefix: 'dualwrite',
-  relay: { batchSize: 2000, jobSize: 500, pollInterval: 1000 },
+  relay: { batchSize: 2000, jobSize: 500, pollInterval: 1000, afterCommit: true },
   retry: { attempts: 20, delay: 200, maxDelay: 30_000, jitter: 0.2 },
   worker: { concurrency: 2, tombstoneRetention: 7 * 24 * 3600, lockDuration: 30_000 },
   reconcile: { every: 3_600_000, repair: true, chunkTime: 200, lagWindow: 1000, statementTimeout: 30_000, lockTimeout: 1000 },

@@ -20,6 +20,12 @@ function positiveInt(option: string, value: unknown, fallback: number): number {
   return value;
 }
 
+function booleanOption(option: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw invalid(option, `expected true or false, got ${JSON.stringify(value)}.`);
+  return value;
+}
+
 function section<T extends object>(option: string, value: unknown, keys: readonly string[]): Partial<T> {
   if (value === undefined) return {};
   if (typeof value !== 'object' || value === null) throw invalid(option, 'expected an object.');
@@ -59,7 +65,7 @@ export function resolveConfig(config: DualWriteConfig): ResolvedConfig {
   }
   if (config.strict !== undefined && typeof config.strict !== 'boolean') throw invalid('strict', 'expected true or false.');
 
-  const relay = section<NonNullable<DualWriteConfig['relay']>>('relay', config.relay, ['batchSize', 'jobSize', 'pollInterval']);
+  const relay = section<NonNullable<DualWriteConfig['relay']>>('relay', config.relay, ['batchSize', 'jobSize', 'pollInterval', 'afterCommit']);
   const retry = section<NonNullable<DualWriteConfig['retry']>>('retry', config.retry, ['attempts', 'delay', 'maxDelay', 'jitter']);
   const worker = section<NonNullable<DualWriteConfig['worker']>>('worker', config.worker, ['concurrency', 'tombstoneRetention', 'lockDuration']);
   const deadLetter = section<NonNullable<DualWriteConfig['deadLetter']>>('deadLetter', config.deadLetter, ['retention', 'handlerAttempts']);
@@ -89,6 +95,7 @@ export function resolveConfig(config: DualWriteConfig): ResolvedConfig {
       batchSize: positiveInt('relay.batchSize', relay.batchSize, DEFAULTS.relay.batchSize),
       jobSize: positiveInt('relay.jobSize', relay.jobSize, DEFAULTS.relay.jobSize),
       pollInterval: positiveInt('relay.pollInterval', relay.pollInterval, DEFAULTS.relay.pollInterval),
+      afterCommit: booleanOption('relay.afterCommit', relay.afterCommit, DEFAULTS.relay.afterCommit),
     },
     retry: {
       attempts: positiveInt('retry.attempts', retry.attempts, DEFAULTS.retry.attempts),

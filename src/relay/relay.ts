@@ -7,6 +7,7 @@ import type { Change } from '../outbox/change';
 import { APPLY_JOB, type ApplyJobData } from '../queue/apply-job';
 import { batchJobId } from '../queue/job-id';
 import type { QueueSet } from '../queue/queue-set';
+import type { DualWriteEvents } from '../observability/dual-write-events';
 import { changeOfRow, type OutboxRow } from './outbox-row';
 
 export interface RelayOptions {
@@ -46,6 +47,7 @@ export class Relay {
     private readonly queues: QueueSet,
     private readonly logger: Logger,
     private readonly options: RelayOptions,
+    private readonly events?: DualWriteEvents,
   ) {}
 
   /** One claim → enqueue → delete transaction. */
@@ -69,6 +71,7 @@ export class Relay {
           await queryRunner.query(this.dialect.outbox.delete(OUTBOX_TABLE, seqs.length), seqs);
         }
         await queryRunner.commitTransaction();
+        this.events?.emit('relayed', { rows: rows.length, jobs });
         return { rows: rows.length, jobs };
       } catch (error) {
         if (queryRunner.isTransactionActive) await queryRunner.rollbackTransaction().catch(() => undefined);

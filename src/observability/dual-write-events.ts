@@ -1,0 +1,30 @@
+import { EventEmitter } from 'node:events';
+import type { Change } from '../outbox/change';
+
+/** What happened to one apply job. */
+export interface AppliedEvent {
+  target: string;
+  changes: readonly Change[];
+  applied: number;
+  skipped: number;
+  deadLettered: number;
+  /** When the job's transaction(s) committed, ms since the epoch. */
+  finishedAt: number;
+}
+
+export interface RelayedEvent {
+  rows: number;
+  jobs: number;
+}
+
+interface EventMap {
+  applied: [AppliedEvent];
+  relayed: [RelayedEvent];
+}
+
+/**
+ * In-process notifications for metrics, benchmarks and tests
+ * (`dw.events.on('applied', …)`). Listeners must be quick: they run on the
+ * apply and relay paths.
+ */
+export class DualWriteEvents extends EventEmitter<EventMap> {}
