@@ -28,3 +28,7 @@ export type { ReconcileContext } from './reconcile/reconcile-context';
 export { readReconcileReports, readReconcileHistory } from './reconcile/reconcile-report';
 export type { ReconcileReport } from './reconcile/reconcile-report';
 export type { AppliedEvent, RelayedEvent, DualWriteEvents } from './observability/dual-write-events';
+export { backfill } from './reconcile/backfill';
+export type { BackfillOptions, BackfillProgress, BackfillResult } from './reconcile/backfill';
+export { startReconcileScheduler, RECONCILE_QUEUE } from './reconcile/reconcile-scheduler';
+export type { ReconcileSchedulerOptions } from './reconcile/reconcile-scheduler';

@@ -110,11 +110,15 @@ async function repairBatch(
  * PostgreSQL does not make a reader wait for an uncommitted INSERT of the key
  * it looks for. Waiting for every transaction that was in progress once our
  * sequence was allocated makes the following read see each insert whose
- * sequence is smaller than ours.
+ * sequence is smaller than ours. (A later transaction allocates a later
+ * sequence.) In progress are the snapshot's `xip` and, as PostgreSQL does not
+ * list them there, every transaction id from the snapshot's `xmax` up to ours.
  */
 async function waitForConcurrentTransactions(queryRunner: QueryRunner, timeoutMs: number): Promise<void> {
   const rows = (await queryRunner.query(
-    'SELECT x::text AS xid FROM pg_snapshot_xip(pg_current_snapshot()) AS x WHERE x <> pg_current_xact_id()',
+    'WITH s AS (SELECT pg_current_snapshot() AS snap, pg_current_xact_id()::text::bigint AS me) ' +
+      'SELECT x::text AS xid FROM s, pg_snapshot_xip(s.snap) AS x WHERE x::text::bigint <> s.me ' +
+      'UNION SELECT g::text FROM s, generate_series(pg_snapshot_xmax(s.snap)::text::bigint, s.me - 1) AS g',
   )) as Array<{ xid: string }>;
   let pending = rows.map((r) => r.xid);
   const deadline = Date.now() + timeoutMs;

@@ -231,12 +231,19 @@ function normalized(c: string, norm: Normalization): string | null {
       // 'trim' is only chosen when both sides are PostgreSQL.
       return `CAST(CAST(${c} AS DECIMAL(65, ${norm.scale === 'trim' ? 30 : norm.scale})) AS CHAR)`;
     case 'float': {
-      // 15 significant digits of the shortest text of the double (as PostgreSQL computes them);
-      // ROUND with a computed place keeps DECIMAL(65,38)'s scale, hence the trimming.
-      const rounded = `CAST(ROUND(CAST(CAST(${c} AS CHAR) AS DECIMAL(65, 38)), 14 - FLOOR(LOG10(ABS(${c})))) AS CHAR)`;
+      // 15 significant digits, as PostgreSQL computes them (see there): the shortest text below
+      // 2^53 (DECIMAL(65,38) holds all its digits from 1e-20 on: no double rounding), the exact
+      // integer from two exact halves above. ROUND with a computed place keeps the scale: trim it.
+      const shortest = `CAST(CAST(${c} AS CHAR) AS DECIMAL(65, 38))`;
+      const hi = `FLOOR(${c} / 4294967296e0)`;
+      const exact = `(CAST(CAST(${hi} AS SIGNED) AS DECIMAL(65, 0)) * 4294967296 + CAST(${c} - ${hi} * 4294967296e0 AS SIGNED))`;
+      const digits15 = (v: string) =>
+        `TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM CAST(ROUND(${v}, 14 - FLOOR(LOG10(ABS(${c})))) AS DECIMAL(65, 38))))`;
       return (
-        `CASE WHEN ${c} = 0 THEN '0' WHEN ABS(${c}) >= 1e-23 AND ABS(${c}) < 1e27 ` +
-        `THEN TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM ${rounded})) ELSE CAST(${c} AS CHAR) END`
+        `CASE WHEN ${c} = 0 THEN '0' ` +
+        `WHEN ABS(${c}) >= 1e-20 AND ABS(${c}) < 9007199254740992 THEN ${digits15(shortest)} ` +
+        `WHEN ABS(${c}) >= 9007199254740992 AND ABS(${c}) < 1e27 THEN ${digits15(exact)} ` +
+        `ELSE CAST(${c} AS CHAR) END`
       );
     }
     case 'boolean':

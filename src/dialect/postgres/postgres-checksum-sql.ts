@@ -141,10 +141,11 @@ export const postgresChecksumSql: ChecksumSql = {
   page(table, range, columns, options = {}): Statement {
     const p = new Params();
     const values = columns.map((c, i) => `${quoteIdentifier(c.facts.name)} AS v${i}`);
+    const filter = where(table, range, p);
     const limit = options.limit === undefined ? '' : ` LIMIT ${p.add(options.limit)}`;
     return {
       sql:
-        `SELECT ${[keyList(table), ...values].join(', ')} FROM ${quoteTable(table.table)} ${where(table, range, p)} ` +
+        `SELECT ${[keyList(table), ...values].join(', ')} FROM ${quoteTable(table.table)} ${filter} ` +
         `ORDER BY ${orderBy(table)}${limit}${options.lock ? ' FOR UPDATE' : ''}`,
       params: p.values,
     };
@@ -243,13 +244,20 @@ function normalized(c: string, norm: Normalization, facts: ColumnFacts): string 
     case 'decimal':
       return norm.scale === 'trim' ? `trim_scale((${c})::numeric)::text` : `round((${c})::numeric, ${norm.scale})::text`;
     case 'float': {
-      // 15 significant digits of the shortest text that reads back as the same double (float8out),
-      // rounded in decimal: MariaDB rounds its own shortest text the same way. Beyond
-      // DECIMAL(65,38)'s reach, the shortest text itself, spelt like MariaDB's ('e' without '+').
-      const v = `(${c})::text::numeric`;
+      // 15 significant digits (DBL_DIG), rounded in decimal from a text both engines agree on:
+      // below 2^53, the shortest text that reads back as the same double (MariaDB's CAST(… AS CHAR)
+      // gives the same digits); from 2^53 on, where the engines break ties between equally short
+      // texts differently, the exact integer (a double there is one), rebuilt from two exact halves.
+      const shortest = `(${c})::text::numeric`;
+      const hi = `floor((${c}) / 4294967296.0)`;
+      const exact = `(${hi}::bigint::numeric * 4294967296 + ((${c}) - ${hi} * 4294967296.0)::bigint)`;
+      const digits15 = (v: string) => `trim_scale(round(${v}, 14 - floor(log(abs(${v})))::int))::text`;
       return (
-        `CASE WHEN ${c} = 0 THEN '0' WHEN abs(${c}) >= 1e-23 AND abs(${c}) < 1e27 ` +
-        `THEN trim_scale(round(${v}, 14 - floor(log(abs(${v})))::int))::text ELSE replace((${c})::text, 'e+', 'e') END`
+        `CASE WHEN ${c} = 0 THEN '0' ` +
+        `WHEN abs(${c}) >= 1e-20 AND abs(${c}) < 9007199254740992 THEN ${digits15(shortest)} ` +
+        `WHEN abs(${c}) >= 9007199254740992 AND abs(${c}) < 1e27 THEN ${digits15(exact)} ` +
+        // Out there, the shortest text itself, spelt like MariaDB's ('e' without '+').
+        `ELSE replace((${c})::text, 'e+', 'e') END`
       );
     }
     case 'boolean':
