@@ -1,5 +1,6 @@
 import { Queue, type Job } from 'bullmq';
 import type IORedis from 'ioredis';
+import { DualWriteError } from '../errors/dual-write-error';
 import type { Change } from '../outbox/change';
 import {
   deadLetterId,
@@ -80,12 +81,31 @@ export class DeadLetterQueue {
     return job ? toLetter(job) : undefined;
   }
 
-  /** Removes a letter (after replay or on discard). */
-  async remove(id: string): Promise<boolean> {
-    const job = await this.job(id);
-    if (!job) return false;
-    await job.remove();
-    return true;
+  /**
+   * Removes a letter (after replay or on discard). While its handler runs,
+   * BullMQ keeps the job locked: wait for the handler (up to `waitMs`).
+   */
+  async remove(id: string, waitMs = 30_000): Promise<boolean> {
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      const job = await this.job(id);
+      if (!job) return false;
+      try {
+        await job.remove();
+        return true;
+      } catch (error) {
+        if (!/locked/i.test((error as Error).message)) throw error;
+        if (Date.now() > deadline) {
+          throw new DualWriteError(
+            'DEAD_LETTER_BUSY',
+            `Dead letter ${id} is still locked by its onDeadLetter handler after ${waitMs} ms; try again when the handler has finished.`,
+            {},
+            { cause: error },
+          );
+        }
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
   }
 
   /** Removes letters older than `seconds`. */

@@ -20,6 +20,7 @@ export type DualWriteErrorCode =
   | 'TARGET_TABLE_MISSING'
   | 'TARGET_COLUMN_MISSING'
   | 'PAYLOAD_INVALID'
+  | 'DEAD_LETTER_BUSY'
   | 'CLI_USAGE';
 
 /** Where a problem sits, so a message and a log line can name it. */
