@@ -2,7 +2,7 @@ import type IORedis from 'ioredis';
 import type { DataSource } from 'typeorm';
 import { OUTBOX_TABLE } from '../migrations/table-names';
 import { registerCapture } from './capture/register-capture';
-import type { DualWriteConfig, ResolvedConfig } from './config/dual-write-config';
+import type { DualWriteConfig, ResolvedConfig, StatusThresholds } from './config/dual-write-config';
 import { resolveConfig } from './config/resolve-config';
 import type { Dialect } from './dialect/dialect';
 import { dialectFor } from './dialect/dialect-for';
@@ -19,6 +19,8 @@ import { ApplyWorker, type ApplyWorkerOptions } from './apply/apply-worker';
 import { DeadLetterQueue } from './dead-letter/dead-letter-queue';
 import type { DeadLetter } from './dead-letter/dead-letter';
 import { replayDeadLetters, type ReplayResult } from './dead-letter/replay';
+import { DualWriteMetrics, startMetricsServer } from './observability/metrics';
+import { computeOverview, type Overview } from './observability/overview';
 
 /**
  * The in-process runtime: captures writes on the primary and relays them to
@@ -111,19 +113,77 @@ export class DualWrite {
   /**
    * Runs the worker side in this process: the relay loop (LISTEN/NOTIFY on
    * PostgreSQL, polling on both) and one apply worker per target. This is
-   * what `dualwrite worker` runs.
+   * what `dualwrite worker` runs. With `observability.metricsPort` set, it
+   * also serves Prometheus metrics at `/metrics` on that port (closed by
+   * `close()`); `metricsPort` in the result is the port it listens on.
    */
-  async startWorker(options: ApplyWorkerOptions = {}): Promise<{ close(): Promise<void> }> {
+  async startWorker(options: ApplyWorkerOptions = {}): Promise<{ close(): Promise<void>; metricsPort?: number }> {
     const apply = await ApplyWorker.start(this.config, this.entities, this.logger, this.deadLetters, this.events, options);
     const loop = new RelayLoop(this.config.primary, this.dialect, this.relay, this.logger, this.config.relay.pollInterval);
     await loop.start();
+    let metrics: { detach(): void; server: { port: number; close(): Promise<void> } } | undefined;
+    if (this.config.observability.metricsPort > 0) {
+      const collector = new DualWriteMetrics(this.overviewSources(), this.logger);
+      const detach = collector.attach(this.events);
+      try {
+        metrics = { detach, server: await startMetricsServer(collector, this.config.observability.metricsPort, this.logger) };
+      } catch (error) {
+        detach();
+        await loop.stop();
+        await apply.close();
+        throw new DualWriteError(
+          'CONFIG_INVALID',
+          `Cannot serve metrics on port ${this.config.observability.metricsPort} (${(error as Error).message}). Change "observability.metricsPort" or set it to 0.`,
+          { option: 'observability.metricsPort' },
+          { cause: error },
+        );
+      }
+    }
     const stop = async () => {
       this.workers.delete(stop);
+      metrics?.detach();
+      await metrics?.server.close();
       await loop.stop();
       await apply.close();
     };
     this.workers.add(stop);
-    return { close: stop };
+    return { close: stop, metricsPort: metrics?.server.port };
+  }
+
+  /** Outbox backlog, and per target the queue depth, lag estimate and dead letters (what `dualwrite status` shows). */
+  overview(): Promise<Overview> {
+    return computeOverview(this.overviewSources());
+  }
+
+  /**
+   * The overview without starting capture or relaying (so it does not drain
+   * the outbox it measures), with the config's status thresholds (defaults
+   * applied): opens the primary and Redis, measures, closes. `dualwrite status` runs it.
+   */
+  static async inspect(input: DualWriteConfig): Promise<{ overview: Overview; thresholds: Required<StatusThresholds> }> {
+    const config = resolveConfig(input);
+    const dialect = dialectFor(config.primary, { primary: true });
+    const initializedPrimary = await initializePrimary(config.primary);
+    let redis: IORedis | undefined;
+    let queues: QueueSet | undefined;
+    let deadLetters: DeadLetterQueue | undefined;
+    try {
+      await assertOutboxExists(config.primary, dialect);
+      redis = await connectRedis(config.redis);
+      queues = new QueueSet(redis, config.queuePrefix);
+      deadLetters = new DeadLetterQueue(redis, config.queuePrefix, config.deadLetter.handlerAttempts);
+      const overview = await computeOverview({ primary: config.primary, dialect, queues, deadLetters, targets: Object.keys(config.targets) });
+      return { overview, thresholds: config.observability.thresholds };
+    } finally {
+      await queues?.close().catch(() => undefined);
+      await deadLetters?.close().catch(() => undefined);
+      if (redis) await redis.quit().catch(() => redis?.disconnect());
+      if (initializedPrimary) await config.primary.destroy().catch(() => undefined);
+    }
+  }
+
+  private overviewSources() {
+    return { primary: this.config.primary, dialect: this.dialect, queues: this.queues, deadLetters: this.deadLetters, targets: Object.keys(this.config.targets) };
   }
 
   /** Dead letters of the given targets (default: all), optionally of one entity. */

@@ -5,6 +5,7 @@ import { usageError } from './cli-error';
 import { migrateCommand } from './migrate-command';
 import { workerCommand } from './worker-command';
 import { dlqCommand } from './dlq-command';
+import { statusCommand, STATUS_HELP, STATUS_OPTIONS } from './status-command';
 
 const HELP = `dualwrite <verb> [options]
 
@@ -20,7 +21,7 @@ Verbs:
                           send the rows' CURRENT state through the version gate again
   dlq discard <id…|--all> [--target T] [--entity E] [--yes]
                           drop dead letters for good
-
+${STATUS_HELP}
 Every verb takes --config <path> (default ./ormconfig.ts).
 `;
 
@@ -38,6 +39,7 @@ const VERBS: Record<string, { options: Record<string, { type: 'string' | 'boolea
         concurrency: v.concurrency as string | undefined,
       }),
   },
+  status: { options: STATUS_OPTIONS, run: (v) => statusCommand(v) },
   dlq: {
     options: { target: { type: 'string' }, entity: { type: 'string' }, json: { type: 'boolean' }, all: { type: 'boolean' }, yes: { type: 'boolean' } },
     positionals: true,

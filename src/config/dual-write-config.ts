@@ -80,7 +80,8 @@ export interface ReconcileOptions {
   /**
    * The replication lag window, in ms: a difference is confirmed only when a
    * second look, at least this long after the first, still sees it and no
-   * change of the key is in flight. @defaultValue 1000
+   * change of the key is in flight (in the outbox or the target's queue).
+   * @defaultValue 250
    */
   lagWindow?: number;
   /** Statement timeout of the reconciler's and backfill's queries, in ms. @defaultValue 30000 */
@@ -91,6 +92,30 @@ export interface ReconcileOptions {
    * (and retries the keys later). @defaultValue 1000
    */
   lockTimeout?: number;
+}
+
+/**
+ * Thresholds of `dualwrite status`: it exits 1 when any measured value is
+ * greater than its threshold (CLI flags `--max-lag-ms`, `--max-dead-letters`,
+ * `--max-outbox-age-ms` override these).
+ */
+export interface StatusThresholds {
+  /** Largest replication lag estimate of any target, in ms (see docs/observability.md). @defaultValue 60000 */
+  lagMs?: number;
+  /** Largest number of dead letters of any target. @defaultValue 0 (any dead letter fails the check) */
+  deadLetters?: number;
+  /** Largest age of the oldest outbox row on the primary, in ms. @defaultValue 60000 */
+  outboxAgeMs?: number;
+}
+
+/** Metrics and health checks. */
+export interface ObservabilityOptions {
+  /**
+   * Port on which `dualwrite worker` (`dw.startWorker()`) serves Prometheus
+   * metrics at `/metrics`; `0` turns the server off. @defaultValue 0
+   */
+  metricsPort?: number;
+  thresholds?: StatusThresholds;
 }
 
 /** The configuration `defineDualWrite` takes and `DualWrite.start` runs. */
@@ -121,6 +146,7 @@ export interface DualWriteConfig {
    */
   onDeadLetter?: DeadLetterHandler;
   deadLetter?: DeadLetterOptions;
+  observability?: ObservabilityOptions;
   /** A pino logger, or options for the library's own one. @defaultValue pino at level `info` */
   logger?: Logger | { level?: string };
 }
@@ -134,6 +160,7 @@ export interface ResolvedConfig extends DualWriteConfig {
   worker: Required<WorkerOptions>;
   reconcile: Required<ReconcileOptions>;
   deadLetter: Required<DeadLetterOptions>;
+  observability: { metricsPort: number; thresholds: Required<StatusThresholds> };
 }
 
 export const DEFAULTS = {
@@ -141,8 +168,9 @@ export const DEFAULTS = {
   relay: { batchSize: 2000, jobSize: 500, pollInterval: 1000, afterCommit: true },
   retry: { attempts: 20, delay: 200, maxDelay: 30_000, jitter: 0.2 },
   worker: { concurrency: 2, tombstoneRetention: 7 * 24 * 3600, lockDuration: 30_000 },
-  reconcile: { every: 3_600_000, repair: true, chunkTime: 200, lagWindow: 1000, statementTimeout: 30_000, lockTimeout: 1000 },
+  reconcile: { every: 3_600_000, repair: true, chunkTime: 200, lagWindow: 250, statementTimeout: 30_000, lockTimeout: 1000 },
   deadLetter: { retention: 0, handlerAttempts: 10 },
+  observability: { metricsPort: 0, thresholds: { lagMs: 60_000, deadLetters: 0, outboxAgeMs: 60_000 } },
 } as const;
 
 /**

@@ -1,7 +1,7 @@
 import { DualWriteError } from '../errors/dual-write-error';
 import { DEFAULTS, type DualWriteConfig, type ResolvedConfig } from './dual-write-config';
 
-const TOP_LEVEL_KEYS = new Set(['primary', 'targets', 'redis', 'queuePrefix', 'strict', 'relay', 'retry', 'worker', 'logger', 'onDeadLetter', 'deadLetter', 'reconcile']);
+const TOP_LEVEL_KEYS = new Set(['primary', 'targets', 'redis', 'queuePrefix', 'strict', 'relay', 'retry', 'worker', 'logger', 'onDeadLetter', 'deadLetter', 'reconcile', 'observability']);
 const TARGET_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 
 function invalid(option: string, message: string): DualWriteError {
@@ -16,6 +16,14 @@ function positiveInt(option: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
     throw invalid(option, `expected a positive whole number, got ${JSON.stringify(value)}.`);
+  }
+  return value;
+}
+
+function nonNegativeInt(option: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+    throw invalid(option, `expected a whole number of at least 0, got ${JSON.stringify(value)}.`);
   }
   return value;
 }
@@ -84,6 +92,14 @@ export function resolveConfig(config: DualWriteConfig): ResolvedConfig {
     throw invalid('reconcile.every', 'expected a whole number of milliseconds (0 turns scheduled runs off).');
   }
   if (reconcile.repair !== undefined && typeof reconcile.repair !== 'boolean') throw invalid('reconcile.repair', 'expected true or false.');
+  const observability = section<NonNullable<DualWriteConfig['observability']>>('observability', config.observability, ['metricsPort', 'thresholds']);
+  const thresholds = section<NonNullable<NonNullable<DualWriteConfig['observability']>['thresholds']>>(
+    'observability.thresholds', observability.thresholds, ['lagMs', 'deadLetters', 'outboxAgeMs'],
+  );
+  const metricsPort = observability.metricsPort ?? DEFAULTS.observability.metricsPort;
+  if (typeof metricsPort !== 'number' || !Number.isInteger(metricsPort) || metricsPort < 0 || metricsPort > 65535) {
+    throw invalid('observability.metricsPort', 'expected a port number from 1 to 65535, or 0 to turn the metrics server off.');
+  }
   const jitter = retry.jitter ?? DEFAULTS.retry.jitter;
   if (typeof jitter !== 'number' || jitter < 0 || jitter > 1) throw invalid('retry.jitter', 'expected a number from 0 to 1.');
 
@@ -115,6 +131,14 @@ export function resolveConfig(config: DualWriteConfig): ResolvedConfig {
       lagWindow: positiveInt('reconcile.lagWindow', reconcile.lagWindow, DEFAULTS.reconcile.lagWindow),
       statementTimeout: positiveInt('reconcile.statementTimeout', reconcile.statementTimeout, DEFAULTS.reconcile.statementTimeout),
       lockTimeout: positiveInt('reconcile.lockTimeout', reconcile.lockTimeout, DEFAULTS.reconcile.lockTimeout),
+    },
+    observability: {
+      metricsPort,
+      thresholds: {
+        lagMs: nonNegativeInt('observability.thresholds.lagMs', thresholds.lagMs, DEFAULTS.observability.thresholds.lagMs),
+        deadLetters: nonNegativeInt('observability.thresholds.deadLetters', thresholds.deadLetters, DEFAULTS.observability.thresholds.deadLetters),
+        outboxAgeMs: nonNegativeInt('observability.thresholds.outboxAgeMs', thresholds.outboxAgeMs, DEFAULTS.observability.thresholds.outboxAgeMs),
+      },
     },
     deadLetter: {
       retention,
