@@ -49,12 +49,25 @@ export default defineDualWrite({
   queuePrefix: env.DEMO_QUEUE_PREFIX ?? 'dualwrite-demo',
   // Throw instead of warn on writes whose keys cannot be captured. Default false.
   strict: false,
-  // Outbox rows claimed per relay transaction (2000), changes per job (500), loop poll ms (1000).
-  relay: { batchSize: 2000, jobSize: 500, pollInterval: 1000 },
-  // Attempts per job (10), first backoff ms (200), backoff cap ms (30000), ±jitter fraction (0.2).
-  retry: { attempts: 10, delay: 200, maxDelay: 30_000, jitter: 0.2 },
+  // Outbox rows claimed per relay transaction (2000), changes per job (500), loop poll ms (1000),
+  // relay right after each commit in this process (true; false leaves it to the worker).
+  relay: { batchSize: 2000, jobSize: 500, pollInterval: 1000, afterCommit: true },
+  // Attempts per job before failing changes are dead-lettered (20), first backoff ms (200),
+  // backoff cap ms (30000), ±jitter fraction (0.2).
+  retry: { attempts: 20, delay: 200, maxDelay: 30_000, jitter: 0.2 },
   // Jobs at once per target (2), tombstone retention s (7 days), job lock ms (30000).
   worker: { concurrency: 2, tombstoneRetention: 7 * 24 * 3600, lockDuration: 30_000 },
+  // Called once per dead letter (a change that can never apply); see README "Dead letters".
+  onDeadLetter: async (letter, ctx) => {
+    ctx.logger.error({ letter: letter.id, failure: letter.failure }, 'a change could not reach its target');
+  },
+  // Dead letters kept forever unless a retention in seconds is set (0); handler calls per letter (10).
+  deadLetter: { retention: 0, handlerAttempts: 10 },
+  // Scheduled drift check in the worker: every ms (3600000; 0 = off), repair (true), per-chunk time
+  // target ms (200), lag window ms (250), statement timeout ms (30000), lock timeout ms (1000).
+  reconcile: { every: 3_600_000, repair: true, chunkTime: 200, lagWindow: 250, statementTimeout: 30_000, lockTimeout: 1000 },
+  // Prometheus /metrics port of the worker (0 = off); `dualwrite status` thresholds.
+  observability: { metricsPort: Number(env.DEMO_METRICS_PORT ?? 0), thresholds: { lagMs: 60_000, deadLetters: 0, outboxAgeMs: 60_000 } },
   // A pino logger, or { level }. Default level 'info' (or DUALWRITE_LOG_LEVEL).
   logger: { level: env.DUALWRITE_LOG_LEVEL ?? 'warn' },
 });

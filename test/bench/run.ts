@@ -68,11 +68,17 @@ async function setup(primaryEngine: Engine, targetEngine: Engine): Promise<Setup
   };
 }
 
-/** save() of single entities and of 100-entity arrays, with capture vs a plain twin table without it. */
-async function benchCapture(engine: Engine): Promise<void> {
+/**
+ * save() of single entities and of 100-entity arrays, with capture vs a plain
+ * twin table without it. `afterCommit` true also runs the relay in this
+ * process after every commit (the default); false leaves relaying to a worker.
+ */
+async function benchCapture(engine: Engine, afterCommit: boolean): Promise<void> {
   const s = await setup(engine, engine);
-  const dw = await DualWrite.start({ primary: s.primary, targets: { t: s.target }, redis: REDIS, queuePrefix: s.prefix, logger: { level: 'silent' } });
-  if (process.env.BENCH_NO_RELAY) await dw.relay.close();
+  const dw = await DualWrite.start({
+    primary: s.primary, targets: { t: s.target }, redis: REDIS, queuePrefix: s.prefix, logger: { level: 'silent' },
+    relay: { afterCommit },
+  });
   const captured = s.primary.getRepository(s.entities.BenchItem);
   const plain = s.primary.getRepository(s.entities.BenchPlain);
   const singles = Math.round(400 * SCALE);
@@ -98,9 +104,10 @@ async function benchCapture(engine: Engine): Promise<void> {
   }
   await dw.relay.idle();
   await dw.close();
-  report(`[${engine}] save() of one entity, time per save`, median(single.ours) / singles, median(single.base) / singles, 'ms', false, '≤ 1.25×');
+  const mode = afterCommit ? 'capture + in-process relay' : 'capture only (relay.afterCommit: false)';
+  report(`[${engine}] save() of one entity, ${mode}, time per save`, median(single.ours) / singles, median(single.base) / singles, 'ms', false, '≤ 1.25×');
   const rowsPerSec = (ms: number) => (arrays * 100 * 1000) / ms;
-  report(`[${engine}] save() of 100-entity arrays, rows/s`, rowsPerSec(median(bulk.ours)), rowsPerSec(median(bulk.base)), 'rows/s', true, '≥ 0.90×');
+  report(`[${engine}] save() of 100-entity arrays, ${mode}, rows/s`, rowsPerSec(median(bulk.ours)), rowsPerSec(median(bulk.base)), 'rows/s', true, '≥ 0.90×');
   await s.cleanup();
 }
 
@@ -146,6 +153,96 @@ async function benchRelay(engine: Engine): Promise<void> {
   await s.cleanup();
 }
 
+/** Samples this process's RSS until stopped; returns the peak in MB. */
+function rssSampler(): () => number {
+  let peak = process.memoryUsage().rss;
+  const timer = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage().rss);
+  }, 50);
+  return () => {
+    clearInterval(timer);
+    return Math.max(peak, process.memoryUsage().rss) / 2 ** 20;
+  };
+}
+
+/** Drains a backlog of `total` changes with a fresh worker; returns ms and peak RSS. */
+async function drainOnce(dw: DualWrite, target: DataSource, prefix: string, total: number, round: number): Promise<{ ms: number; rssMb: number }> {
+  await fillOutbox(dw, dw.config.primary, total, round);
+  await dw.flush();
+  const queue = new Queue('t', { connection: { ...REDIS, maxRetriesPerRequest: null }, prefix });
+  const peak = rssSampler();
+  const ms = await timed(async () => {
+    const worker = await dw.startWorker();
+    for (;;) {
+      const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
+      if (counts.waiting + counts.active + counts.delayed + counts.prioritized === 0) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await worker.close();
+  });
+  const rssMb = peak();
+  const failed = await queue.getJobCountByTypes('failed');
+  await queue.close();
+  const rows = (await target.query('SELECT COUNT(*) AS n FROM bench_item')) as Array<{ n: string }>;
+  if (Number(rows[0].n) !== total || failed !== 0) throw new Error(`drain incomplete: ${rows[0].n}/${total} rows, ${failed} failed jobs`);
+  return { ms, rssMb };
+}
+
+/** Apply throughput with 1% of apply statements failing transiently (PostgreSQL target) vs none, same run. */
+async function benchTransientFailures(): Promise<void> {
+  const s = await setup('mariadb', 'postgres');
+  const dw = await DualWrite.start({
+    primary: s.primary, targets: { t: s.target }, redis: REDIS, queuePrefix: s.prefix, logger: { level: 'silent' },
+    retry: { attempts: 20, delay: 50, maxDelay: 1000, jitter: 0.2 },
+  });
+  const total = Math.round(50_000 * SCALE);
+  const clean = await drainOnce(dw, s.target, s.prefix, total, 1);
+  await s.target.query(`CREATE FUNCTION bench_flaky() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN IF random() < 0.01 THEN RAISE EXCEPTION 'injected transient failure' USING ERRCODE = '40001'; END IF; RETURN NULL; END $$`);
+  await s.target.query('CREATE TRIGGER bench_flaky BEFORE INSERT ON bench_item FOR EACH STATEMENT EXECUTE FUNCTION bench_flaky()');
+  await s.target.query('TRUNCATE bench_item');
+  await s.target.query('TRUNCATE dualwrite_version_ledger');
+  const flaky = await drainOnce(dw, s.target, s.prefix, total, 2);
+  await dw.close();
+  report(`[mariadb → postgres] drain with 1% of applies failing transiently, rows/s`, (total * 1000) / flaky.ms, (total * 1000) / clean.ms, 'rows/s', true, '≥ 0.90×');
+  await s.cleanup();
+}
+
+/** Commit → applied lag at a steady write rate, worker in the same process. */
+async function benchLag(): Promise<void> {
+  const s = await setup('postgres', 'mariadb');
+  const dw = await DualWrite.start({ primary: s.primary, targets: { t: s.target }, redis: REDIS, queuePrefix: s.prefix, logger: { level: 'silent' } });
+  const worker = await dw.startWorker();
+  const lags: number[] = [];
+  dw.events.on('applied', (e) => {
+    for (const c of e.changes) lags.push(e.finishedAt - c.capturedAt);
+  });
+  const repo = s.primary.getRepository(s.entities.BenchItem);
+  const rate = 1000;
+  const seconds = Math.max(3, Math.round(10 * SCALE));
+  const perTick = rate / 100;
+  let id = 1;
+  let written = 0;
+  const started = Date.now();
+  for (let tick = 0; tick < seconds * 100; tick++) {
+    const due = started + tick * 10;
+    const wait = due - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    await Promise.all(Array.from({ length: perTick }, () => repo.save(item(id++)).then(() => written++)));
+  }
+  const elapsed = (Date.now() - started) / 1000;
+  const deadline = Date.now() + 30_000;
+  while (lags.length < written && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  await worker.close();
+  await dw.close();
+  const sorted = [...lags].sort((a, b) => a - b);
+  const pct = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
+  const line = `[postgres → mariadb] commit → applied lag at ${(written / elapsed).toFixed(0)} writes/s over ${elapsed.toFixed(1)} s: p50 ${pct(0.5)} ms, p99 ${pct(0.99)} ms, max ${sorted[sorted.length - 1]} ms (${lags.length}/${written} changes; goal p50 ≤ 10 ms, p99 ≤ 50 ms)`;
+  results.push({ name: 'lag', ours: `p50 ${pct(0.5)} ms / p99 ${pct(0.99)} ms`, baseline: `${(written / elapsed).toFixed(0)} writes/s`, ratio: pct(0.99), goal: 'p50 ≤ 10 ms, p99 ≤ 50 ms' });
+  process.stdout.write(`${line}\n`);
+  await s.cleanup();
+}
+
 /** Drain of a backlog by the apply worker vs raw 1,000-row upserts of the same rows into the same target. */
 async function benchDrain(primaryEngine: Engine, targetEngine: Engine): Promise<void> {
   const s = await setup(primaryEngine, targetEngine);
@@ -155,22 +252,7 @@ async function benchDrain(primaryEngine: Engine, targetEngine: Engine): Promise<
   });
   const total = Math.round(100_000 * SCALE);
   await dw.relay.idle();
-  await fillOutbox(dw, s.primary, total, 1);
-  await dw.flush();
-  const queue = new Queue('t', { connection: { ...REDIS, maxRetriesPerRequest: null }, prefix: s.prefix });
-  const ours = await timed(async () => {
-    const worker = await dw.startWorker();
-    for (;;) {
-      const counts = await queue.getJobCounts('waiting', 'active', 'delayed');
-      if (counts.waiting + counts.active + counts.delayed === 0) break;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    await worker.close();
-  });
-  const failed = await queue.getJobCountByTypes('failed');
-  await queue.close();
-  const rows = (await s.target.query('SELECT COUNT(*) AS n FROM bench_item')) as Array<{ n: string }>;
-  if (Number(rows[0].n) !== total || failed !== 0) throw new Error(`drain incomplete: ${rows[0].n}/${total} rows, ${failed} failed jobs`);
+  const { ms: ours, rssMb } = await drainOnce(dw, s.target, s.prefix, total, 1);
 
   // Baseline: the same rows, decoded, upserted 1,000 at a time straight into the target table.
   const dialect = dialectFor(s.target, { target: 't' });
@@ -189,6 +271,7 @@ async function benchDrain(primaryEngine: Engine, targetEngine: Engine): Promise<
   });
   await dw.close();
   report(`[${primaryEngine} → ${targetEngine}] drain of ${total} changes, rows/s`, (total * 1000) / ours, (total * 1000) / baseline, 'rows/s', true, '≥ 0.50×');
+  process.stdout.write(`[${primaryEngine} → ${targetEngine}] peak RSS of the process (worker, relay and bench) while draining ${total} changes: ${rssMb.toFixed(0)} MB (goal ≤ 256 MB for 1,000,000)\n`);
   await s.cleanup();
 }
 
@@ -196,13 +279,18 @@ async function main(): Promise<void> {
   const only = process.env.BENCH_ONLY;
   const run = (name: string) => !only || only.split(',').includes(name);
   for (const engine of ['postgres', 'mariadb'] as const) {
-    if (run('capture')) await benchCapture(engine);
+    if (run('capture')) {
+      await benchCapture(engine, true);
+      await benchCapture(engine, false);
+    }
     if (run('relay')) await benchRelay(engine);
   }
   if (run('drain')) {
     await benchDrain('postgres', 'mariadb');
     await benchDrain('mariadb', 'postgres');
   }
+  if (run('failures')) await benchTransientFailures();
+  if (run('lag')) await benchLag();
   process.stdout.write(`\n${JSON.stringify(results, null, 2)}\n`);
 }
 
