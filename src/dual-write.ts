@@ -21,6 +21,7 @@ import type { DeadLetter } from './dead-letter/dead-letter';
 import { replayDeadLetters, type ReplayResult } from './dead-letter/replay';
 import { DualWriteMetrics, startMetricsServer } from './observability/metrics';
 import { computeOverview, type Overview } from './observability/overview';
+import { startReconcileScheduler } from './reconcile/reconcile-scheduler';
 
 /**
  * The in-process runtime: captures writes on the primary and relays them to
@@ -112,8 +113,9 @@ export class DualWrite {
 
   /**
    * Runs the worker side in this process: the relay loop (LISTEN/NOTIFY on
-   * PostgreSQL, polling on both) and one apply worker per target. This is
-   * what `dualwrite worker` runs. With `observability.metricsPort` set, it
+   * PostgreSQL, polling on both), one apply worker per target, the
+   * dead-letter handlers, the reconcile schedule and, when configured, the
+   * metrics server. This is what `dualwrite worker` runs. With `observability.metricsPort` set, it
    * also serves Prometheus metrics at `/metrics` on that port (closed by
    * `close()`); `metricsPort` in the result is the port it listens on.
    */
@@ -121,6 +123,8 @@ export class DualWrite {
     const apply = await ApplyWorker.start(this.config, this.entities, this.logger, this.deadLetters, this.events, options);
     const loop = new RelayLoop(this.config.primary, this.dialect, this.relay, this.logger, this.config.relay.pollInterval);
     await loop.start();
+    // Scheduled drift checks (config `reconcile.every`; 0 turns them off), one run at a time across workers.
+    const scheduler = await startReconcileScheduler(this);
     let metrics: { detach(): void; server: { port: number; close(): Promise<void> } } | undefined;
     if (this.config.observability.metricsPort > 0) {
       const collector = new DualWriteMetrics(this.overviewSources(), this.logger);
@@ -129,6 +133,7 @@ export class DualWrite {
         metrics = { detach, server: await startMetricsServer(collector, this.config.observability.metricsPort, this.logger) };
       } catch (error) {
         detach();
+        await scheduler.close();
         await loop.stop();
         await apply.close();
         throw new DualWriteError(
@@ -143,6 +148,7 @@ export class DualWrite {
       this.workers.delete(stop);
       metrics?.detach();
       await metrics?.server.close();
+      await scheduler.close();
       await loop.stop();
       await apply.close();
     };

@@ -6,6 +6,8 @@ import { migrateCommand } from './migrate-command';
 import { workerCommand } from './worker-command';
 import { dlqCommand } from './dlq-command';
 import { statusCommand, STATUS_HELP, STATUS_OPTIONS } from './status-command';
+import { reconcileCommand, reconcileOptions, RECONCILE_HELP } from './reconcile-command';
+import { backfillCommand, backfillOptions, BACKFILL_HELP } from './backfill-command';
 
 const HELP = `dualwrite <verb> [options]
 
@@ -21,7 +23,7 @@ Verbs:
                           send the rows' CURRENT state through the version gate again
   dlq discard <id…|--all> [--target T] [--entity E] [--yes]
                           drop dead letters for good
-${STATUS_HELP}
+${STATUS_HELP}${RECONCILE_HELP}${BACKFILL_HELP}
 Every verb takes --config <path> (default ./ormconfig.ts).
 `;
 
@@ -40,6 +42,8 @@ const VERBS: Record<string, { options: Record<string, { type: 'string' | 'boolea
       }),
   },
   status: { options: STATUS_OPTIONS, run: (v) => statusCommand(v) },
+  reconcile: { options: reconcileOptions, run: (v) => reconcileCommand(v) },
+  backfill: { options: backfillOptions, run: (v) => backfillCommand(v) },
   dlq: {
     options: { target: { type: 'string' }, entity: { type: 'string' }, json: { type: 'boolean' }, all: { type: 'boolean' }, yes: { type: 'boolean' } },
     positionals: true,

@@ -30,6 +30,8 @@ export interface ColumnFacts {
   instant: boolean;
   /** The column's own comparisons (and so its index) follow byte order, e.g. collation "C" or `utf8mb4_bin`. */
   binaryOrder: boolean;
+  /** A string column already holds UTF-8 text (no conversion needed before hashing). @defaultValue true */
+  utf8?: boolean;
 }
 
 /**
@@ -67,6 +69,11 @@ export interface ChecksumColumn {
   norm: Normalization;
   /** Whether the column takes a bit in the row's NULL bitmap (nullable on either side). */
   nullBit: boolean;
+  /**
+   * The last string of the row text: nothing can follow it, so it needs no
+   * length prefix (strings come after every other value).
+   */
+  lastString?: boolean;
 }
 
 /** One table on one side: its key columns (in key order) and every compared column (keys included). */
@@ -110,6 +117,11 @@ export interface ChecksumSql {
   chunk?(table: ChecksumTable, after: readonly unknown[] | undefined, limit: number): Statement;
   /** The key at 0-based `offset` within the range (no row when the range holds fewer). */
   keyAt(table: ChecksumTable, range: KeyRange, offset: number): Statement;
+  /**
+   * The keys at the 1-based `positions` (ascending) within the range, in one
+   * read of the key index up to the last position; rows `k0…` and `rn`.
+   */
+  keysAt(table: ChecksumTable, range: KeyRange, positions: readonly number[]): Statement;
   /** `n` and `s` of the range. */
   checksum(table: ChecksumTable, range: KeyRange): Statement;
   /**

@@ -26,9 +26,11 @@ export interface Suspect {
   kind: DriftKind;
 }
 
-/** A primary chunk: its sums and where it ends. */
+/** A primary chunk, cut into parts that the target sums concurrently: each part's range and primary sums. */
 export interface PrimaryChunk {
-  sums: Sums;
+  parts: Array<{ range: WireRange; sums: Sums }>;
+  /** Rows of the whole chunk on the primary. */
+  rows: number;
   /** Last key of the chunk; absent when the primary has no row after the cursor. */
   last?: string[];
   /** False when the primary had fewer rows than asked for: this is the last chunk, open above. */
@@ -47,36 +49,51 @@ const MAX_DEPTH = 8;
  * a few rows. Each side has its own query runner.
  */
 export class RangeDiffer {
+  /**
+   * Each side has sessions (the same number): the parts of a chunk are
+   * summed on them at once, so both databases work on several cores while
+   * the reconciler holds their load to that many queries. Bisection uses the
+   * first session of each side.
+   */
   constructor(
     private readonly table: ReconcileTable,
-    private readonly primaryRunner: QueryRunner,
-    private readonly targetRunner: QueryRunner,
+    private readonly primaryRunners: readonly QueryRunner[],
+    private readonly targetRunners: readonly QueryRunner[],
   ) {}
 
-  /** The next chunk of at most `limit` keys after `after` on the primary. */
+  /**
+   * The next chunk of at most `limit` keys after `after` on the primary, cut
+   * into one part per session, each summed by an index range read of the
+   * primary key.
+   */
   async primaryChunk(after: string[] | undefined, limit: number): Promise<PrimaryChunk> {
     const side = this.table.primary;
     const t = side.table;
     const afterParams = after && side.keyParams(after);
-    if (side.sql.chunk) {
-      const [row] = await this.query(side, side.sql.chunk(t, afterParams, limit));
-      if (!row) return { sums: { n: 0, s: '0' }, full: false };
-      const sums = { n: Number(row.n), s: String(row.s) };
-      return { sums, last: side.keyOfRow(row), full: sums.n >= limit };
-    }
-    const [boundary] = await this.query(side, side.sql.keyAt(t, { after: afterParams }, limit - 1));
-    if (!boundary) return { sums: await this.sums(side, { after }), full: false };
-    const last = side.keyOfRow(boundary);
-    return { sums: await this.sums(side, { after, upTo: last }), last, full: true };
+    const count = this.primaryRunners.length;
+    // The keys at every (limit / count)-th position: the parts' ends, the last one the chunk's.
+    const positions = Array.from({ length: count }, (_, i) => Math.max(1, Math.floor((limit * (i + 1)) / count)));
+    const found = await this.query(side, side.sql.keysAt(t, { after: afterParams }, [...new Set(positions)]));
+    const boundary = found.find((row) => Number(row.rn) === limit);
+    const splits = found.filter((row) => Number(row.rn) < limit).map((row) => side.keyOfRow(row));
+    // Without a key at `limit`, this is the last chunk: its last part is open above.
+    const last = boundary ? side.keyOfRow(boundary) : undefined;
+    const ends: Array<string[] | undefined> = [...splits, last];
+    const ranges: WireRange[] = ends.map((upTo, i) => ({ after: i === 0 ? after : splits[i - 1], upTo }));
+    const sums = await Promise.all(ranges.map((range, i) => this.sums(side, range, this.primaryRunners[i % count])));
+    const parts = ranges.map((range, i) => ({ range, sums: sums[i] }));
+    return { parts, rows: parts.reduce((n, p) => n + p.sums.n, 0), last, full: last !== undefined };
   }
 
-  async sums(side: Side, range: WireRange): Promise<Sums> {
-    const [row] = await this.query(side, side.sql.checksum(side.table, this.params(side, range)));
+  async sums(side: Side, range: WireRange, runner?: QueryRunner): Promise<Sums> {
+    const [row] = await this.query(side, side.sql.checksum(side.table, this.params(side, range)), runner);
     return { n: Number(row?.n ?? 0), s: String(row?.s ?? '0') };
   }
 
-  targetSums(range: WireRange): Promise<Sums> {
-    return this.sums(this.table.targetSide, range);
+  /** The target's sums of each range, on its sessions at once. */
+  targetSums(ranges: readonly WireRange[]): Promise<Sums[]> {
+    const side = this.table.targetSide;
+    return Promise.all(ranges.map((range, i) => this.sums(side, range, this.targetRunners[i % this.targetRunners.length])));
   }
 
   /** Narrows a range whose sums differ down to the keys that differ. */
@@ -170,8 +187,8 @@ export class RangeDiffer {
     return { after: range.after && side.keyParams(range.after), upTo: range.upTo && side.keyParams(range.upTo) };
   }
 
-  private async query(side: Side, statement: Statement): Promise<Record<string, unknown>[]> {
-    const runner = side.role === 'primary' ? this.primaryRunner : this.targetRunner;
-    return (await runner.query(statement.sql, statement.params)) as Record<string, unknown>[];
+  private async query(side: Side, statement: Statement, runner?: QueryRunner): Promise<Record<string, unknown>[]> {
+    const session = runner ?? (side.role === 'primary' ? this.primaryRunners[0] : this.targetRunners[0]);
+    return (await session.query(statement.sql, statement.params)) as Record<string, unknown>[];
   }
 }

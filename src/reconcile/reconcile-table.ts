@@ -67,9 +67,13 @@ export async function describeReconcileTable(
     return planColumn(source, p, t, engines);
   });
   const keys = entity.primaryColumns.map((pc) => columns.find((c) => c.source === pc)!);
+  // The row text puts strings last, so that the very last one needs no length prefix.
+  const strings = columns.filter((c) => c.norm.as === 'string');
+  const textOrder = [...columns.filter((c) => c.norm.as !== 'string'), ...strings];
+  const lastString = strings[strings.length - 1];
   const side = (role: 'primary' | 'target', dataSource: DataSource, dialect: Dialect): Side => {
     const facts = (c: PlannedColumn): ColumnFacts => (role === 'primary' ? c.primary : c.target);
-    const checksumColumn = (c: PlannedColumn): ChecksumColumn => ({ facts: facts(c), norm: c.norm, nullBit: c.nullBit });
+    const checksumColumn = (c: PlannedColumn): ChecksumColumn => ({ facts: facts(c), norm: c.norm, nullBit: c.nullBit, lastString: c === lastString });
     const mysql = dialect.name === 'mysql';
     return {
       role,
@@ -79,7 +83,7 @@ export async function describeReconcileTable(
       table: {
         table: role === 'primary' ? entity.tablePath : targetTable.table,
         keys: keys.map(checksumColumn),
-        columns: columns.map(checksumColumn),
+        columns: textOrder.map(checksumColumn),
       },
       keyParams: (key) => keys.map((c, i) => keyParam(c, facts(c), key[i], dialect)),
       keyOfRow: (row) => keys.map((c, i) => String(encodeValue(c.source.kind, row[`k${i}`], mysql))),

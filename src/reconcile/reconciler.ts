@@ -6,7 +6,7 @@ import type { ReplicatedEntity } from '../metadata/replicated-entity';
 import { keyString } from '../outbox/change';
 import { inFlightKeys } from './in-flight-keys';
 import { ProgressStore } from './progress-store';
-import { RangeDiffer, type DriftKind, type PrimaryChunk, type Suspect, type WireRange } from './range-differ';
+import { RangeDiffer, type DriftKind, type PrimaryChunk, type Suspect } from './range-differ';
 import { openTargets, selectPairs, type ReconcileContext } from './reconcile-context';
 import { saveReconcileReport, type ReconcileReport } from './reconcile-report';
 import { describeReconcileTable, type ReconcileTable } from './reconcile-table';
@@ -26,6 +26,8 @@ export interface ReconcileRunOptions {
   restart?: boolean;
   /** Target duration of one chunk, ms. @defaultValue config `reconcile.chunkTime` */
   chunkTime?: number;
+  /** Rows of the first chunk; later chunks adapt to `chunkTime`. @defaultValue 20000 */
+  firstChunk?: number;
   /** The replication lag window, ms. @defaultValue config `reconcile.lagWindow` */
   lagWindow?: number;
   statementTimeout?: number;
@@ -49,7 +51,7 @@ interface RunState {
   suspects: Array<{ key: string[]; kind: DriftKind; chunk: number; seenAt: number }>;
 }
 
-const FIRST_CHUNK = 5_000;
+const FIRST_CHUNK = 20_000;
 const MIN_CHUNK = 200;
 const MAX_CHUNK = 500_000;
 const SAMPLES = 20;
@@ -104,7 +106,7 @@ class EntityReconciler {
     const state: RunState = saved ?? {
       startedAt: new Date(started).toISOString(),
       cursor: null,
-      chunkSize: FIRST_CHUNK,
+      chunkSize: this.options.firstChunk ?? FIRST_CHUNK,
       chunks: 0,
       rowsCompared: 0,
       targetRows: 0,
@@ -115,21 +117,25 @@ class EntityReconciler {
     const primaryDs = this.ctx.config.primary;
     const targetDs = this.ctx.config.targets[this.target];
     const targetDialect = dialectFor(targetDs, { target: this.target });
-    const primaryRunner = primaryDs.createQueryRunner('master');
-    const targetRunner = targetDs.createQueryRunner('master');
+    // Two sessions per side: each side sums the two halves of a chunk at once, while the
+    // primary already reads the next chunk (and each database runs at most two of our queries).
+    const sessions = Number(process.env.DW_RECONCILE_SESSIONS ?? 2);
+    const primaryRunners = Array.from({ length: sessions }, () => primaryDs.createQueryRunner('master'));
+    const targetRunners = Array.from({ length: sessions }, () => targetDs.createQueryRunner('master'));
+    const [primaryRunner] = primaryRunners;
+    const [targetRunner] = targetRunners;
     let table: ReconcileTable | undefined;
     try {
-      await primaryRunner.connect();
-      await targetRunner.connect();
+      for (const runner of [...primaryRunners, ...targetRunners]) await runner.connect();
       table = await describeReconcileTable(
         this.entity,
         this.target,
         { queryRunner: primaryRunner, dataSource: primaryDs, dialect: this.ctx.dialect },
         { queryRunner: targetRunner, dataSource: targetDs, dialect: targetDialect },
       );
-      await limitSession(primaryRunner, table.primary, this.limits);
-      await limitSession(targetRunner, table.targetSide, this.limits);
-      await this.scan(table, new RangeDiffer(table, primaryRunner, targetRunner), state);
+      for (const runner of primaryRunners) await limitSession(runner, table.primary, this.limits);
+      for (const runner of targetRunners) await limitSession(runner, table.targetSide, this.limits);
+      await this.scan(table, new RangeDiffer(table, primaryRunners, targetRunners), state);
       const outcome = await this.confirmAndRepair(table, primaryRunner, targetRunner, state);
       const report = this.report(state, outcome, started, saved !== undefined);
       await saveReconcileReport(this.ctx.redis, this.ctx.config.queuePrefix, report);
@@ -141,11 +147,10 @@ class EntityReconciler {
       return report;
     } finally {
       if (table) {
-        await resetSession(primaryRunner, table.primary).catch(() => undefined);
-        await resetSession(targetRunner, table.targetSide).catch(() => undefined);
+        for (const runner of primaryRunners) await resetSession(runner, table.primary).catch(() => undefined);
+        for (const runner of targetRunners) await resetSession(runner, table.targetSide).catch(() => undefined);
       }
-      await primaryRunner.release().catch(() => undefined);
-      await targetRunner.release().catch(() => undefined);
+      for (const runner of [...primaryRunners, ...targetRunners]) await runner.release().catch(() => undefined);
     }
   }
 
@@ -164,21 +169,22 @@ class EntityReconciler {
       try {
         const chunk = prefetched ?? (await timed(() => differ.primaryChunk(cursor, size)));
         prefetched = undefined;
-        const range: WireRange = { after: cursor, upTo: chunk.value.full ? chunk.value.last : undefined };
+        const parts = chunk.value.parts;
         const nextCursor = chunk.value.full ? chunk.value.last : undefined;
         const next = nextCursor ? timed(() => differ.primaryChunk(nextCursor, size)) : undefined;
         next?.catch(() => undefined); // awaited below; a failure is handled there
-        const target = await timed(() => differ.targetSums(range));
-        // The runners are free for the bisection once the prefetch is in.
+        const target = await timed(() => differ.targetSums(parts.map((p) => p.range)));
+        // The sessions are free for the bisection once the prefetch is in.
         const upcoming = next ? await next : undefined;
         const suspects: Suspect[] = [];
-        if (chunk.value.sums.n !== target.value.n || chunk.value.sums.s !== target.value.s) {
-          suspects.push(...(await differ.diff(range, chunk.value.sums, target.value)));
+        for (const [i, part] of parts.entries()) {
+          const t = target.value[i];
+          if (part.sums.n !== t.n || part.sums.s !== t.s) suspects.push(...(await differ.diff(part.range, part.sums, t)));
+          suspects.push(...(await differ.diffNodeColumns(part.range)));
         }
-        suspects.push(...(await differ.diffNodeColumns(range)));
         state.chunks++;
-        state.rowsCompared += chunk.value.sums.n;
-        state.targetRows += target.value.n;
+        state.rowsCompared += chunk.value.rows;
+        state.targetRows += target.value.reduce((n, t) => n + t.n, 0);
         const known = new Set(state.suspects.map((s) => keyString(s.key)));
         const seenAt = Date.now();
         for (const s of suspects) {
@@ -191,14 +197,11 @@ class EntityReconciler {
         state.chunkSize = size;
         state.cursor = nextCursor ?? null;
         failures = 0;
-        if (!nextCursor) {
-          await this.store.save(this.target, this.entity.name, state);
-          return;
-        }
-        cursor = nextCursor;
-        prefetched = upcoming;
         await this.store.save(this.target, this.entity.name, state);
         this.options.onChunk?.({ entity: this.entity.name, target: this.target, chunks: state.chunks, rowsCompared: state.rowsCompared });
+        if (!nextCursor) return;
+        cursor = nextCursor;
+        prefetched = upcoming;
       } catch (error) {
         const reason = classifyError(error).reason;
         if (!['statement-timeout', 'lock-timeout'].includes(reason) || ++failures > 4) throw error;
@@ -309,9 +312,9 @@ async function timed<T>(fn: () => Promise<T>): Promise<Timed<T>> {
   return { value, ms: performance.now() - start };
 }
 
-/** Next chunk size: toward the chunk time target, at most doubling or halving per chunk. */
+/** Next chunk size: toward the chunk time target, at most ×4 or ÷2 per chunk. */
 function adapt(size: number, ms: number, targetMs: number): number {
-  const factor = Math.min(2, Math.max(0.5, targetMs / Math.max(ms, 1)));
+  const factor = Math.min(4, Math.max(0.5, targetMs / Math.max(ms, 1)));
   return Math.round(Math.min(MAX_CHUNK, Math.max(MIN_CHUNK, size * factor)));
 }
 

@@ -58,6 +58,7 @@ export const mysqlChecksumSql: ChecksumSql = {
       instant: dataType === 'timestamp',
       // `_bin` collations compare code points, which is UTF-8 byte order.
       binaryOrder: family !== 'string' || collation === null || collation === 'binary' || /_bin$/.test(collation),
+      utf8: collation === null || /^utf8mb4_/.test(collation),
     };
   },
 
@@ -67,6 +68,20 @@ export const mysqlChecksumSql: ChecksumSql = {
     p.push(offset);
     return {
       sql: `SELECT ${keyList(table)} FROM ${quoteTable(table.table)} ${filter} ORDER BY ${orderBy(table)} LIMIT 1 OFFSET ?`,
+      params: p,
+    };
+  },
+
+  keysAt(table, range, positions): Statement {
+    const p: unknown[] = [];
+    const filter = where(table, range, p);
+    p.push(Math.max(...positions), ...positions);
+    return {
+      sql:
+        `SELECT ${aliases(table)}, rn FROM (SELECT ${aliases(table)}, ` +
+        `ROW_NUMBER() OVER (ORDER BY ${table.keys.map((k, i) => orderOf(k, `k${i}`)).join(', ')}) AS rn ` +
+        `FROM (SELECT ${keyList(table)} FROM ${quoteTable(table.table)} ${filter} ` +
+        `ORDER BY ${orderBy(table)} LIMIT ?) t) x WHERE rn IN (${positions.map(() => '?').join(', ')}) ORDER BY rn`,
       params: p,
     };
   },
@@ -151,15 +166,19 @@ export const mysqlChecksumSql: ChecksumSql = {
 };
 
 /** A key column as it is ordered and compared: in byte order, whatever its collation. */
-function orderOf(column: ChecksumColumn): string {
-  const c = quoteIdentifier(column.facts.name);
+function orderOf(column: ChecksumColumn, reference?: string): string {
+  const c = reference ?? quoteIdentifier(column.facts.name);
   if (column.facts.binaryOrder) return c;
   // MariaDB's UUID type sorts by a rearranged byte order; its text sorts like PostgreSQL's uuid.
   return column.facts.family === 'uuid' ? `CAST(CAST(${c} AS CHAR) AS BINARY)` : `CAST(${c} AS BINARY)`;
 }
 
 function orderBy(table: ChecksumTable): string {
-  return table.keys.map(orderOf).join(', ');
+  return table.keys.map((k) => orderOf(k)).join(', ');
+}
+
+function aliases(table: ChecksumTable): string {
+  return table.keys.map((_, i) => `k${i}`).join(', ');
 }
 
 function keyList(table: ChecksumTable): string {
@@ -172,7 +191,7 @@ function keyList(table: ChecksumTable): string {
  * key for that form, not for a row-constructor comparison.
  */
 function compare(table: ChecksumTable, op: '>' | '<=', values: readonly unknown[], p: unknown[]): string {
-  const columns = table.keys.map(orderOf);
+  const columns = table.keys.map((k) => orderOf(k));
   const build = (i: number): string => {
     const last = i === columns.length - 1;
     if (last) {
@@ -217,19 +236,21 @@ function rowText(table: ChecksumTable): string {
   const bits = table.columns.filter((c) => c.nullBit).map((c) => `${quoteIdentifier(c.facts.name)} IS NULL`);
   if (bits.length) parts.push(`CONCAT(${bits.join(', ')})`);
   for (const column of table.columns) {
-    const text = normalized(quoteIdentifier(column.facts.name), column.norm);
+    const text = normalized(quoteIdentifier(column.facts.name), column.norm, column.facts, column.lastString === true);
     if (text !== null) parts.push(text);
   }
-  return `CONVERT(CONCAT_WS(',', ${parts.join(', ')}) USING utf8mb4)`;
+  // Every part is UTF-8 text or ASCII already (strings are converted one by one when they are not).
+  return `CONCAT_WS(',', ${parts.join(', ')})`;
 }
 
-function normalized(c: string, norm: Normalization): string | null {
+function normalized(c: string, norm: Normalization, facts: ColumnFacts, lastString: boolean): string | null {
   switch (norm.as) {
     case 'integer':
-      return `CAST(${c} AS CHAR)`;
+      // CONCAT_WS renders numbers as CAST(… AS CHAR) would.
+      return c;
     case 'decimal':
-      // 'trim' is only chosen when both sides are PostgreSQL.
-      return `CAST(CAST(${c} AS DECIMAL(65, ${norm.scale === 'trim' ? 30 : norm.scale})) AS CHAR)`;
+      // 'trim' is only chosen when both sides are PostgreSQL. A DECIMAL renders its own scale.
+      return facts.family === 'decimal' && facts.scale === norm.scale ? c : `CAST(CAST(${c} AS DECIMAL(65, ${norm.scale === 'trim' ? 30 : norm.scale})) AS CHAR)`;
     case 'float': {
       // 15 significant digits, as PostgreSQL computes them (see there): the shortest text below
       // 2^53 (DECIMAL(65,38) holds all its digits from 1e-20 on: no double rounding), the exact
@@ -248,25 +269,41 @@ function normalized(c: string, norm: Normalization): string | null {
     }
     case 'boolean':
       return `CASE WHEN ${c} = 1 THEN '1' ELSE '0' END`;
-    case 'string':
-      return `CONCAT(CHAR_LENGTH(CONVERT(${c} USING utf8mb4)), ':', CONVERT(${c} USING utf8mb4))`;
+    case 'string': {
+      // One explicit collation for every string part: CONCAT_WS refuses to mix two columns' collations.
+      const text = facts.utf8 === false ? `(CONVERT(${c} USING utf8mb4) COLLATE utf8mb4_bin)` : `(${c} COLLATE utf8mb4_bin)`;
+      return lastString ? text : `CONCAT(CHAR_LENGTH(${text}), ':', ${text})`;
+    }
     case 'uuid':
       return `LOWER(CONVERT(CAST(${c} AS CHAR) USING utf8mb4))`;
     case 'date':
       return `DATE_FORMAT(${c}, '%Y-%m-%d')`;
     case 'time':
-      return `LEFT(TIME_FORMAT(${c}, '%H:%i:%s.%f'), ${norm.fraction === 0 ? 8 : 9 + norm.fraction})`;
+      return facts.family === 'time' && facts.fraction === norm.fraction ? `CAST(${c} AS CHAR)` : withFraction(`TIME_FORMAT(${c}, '%H:%i:%s')`, c, norm.fraction);
     case 'epoch':
       // UNIX_TIMESTAMP of a TIMESTAMP column is its stored UTC value, whatever the session time zone.
       return `CAST(CAST(TRUNCATE(UNIX_TIMESTAMP(${c}), ${norm.fraction}) AS DECIMAL(30, ${norm.fraction})) AS CHAR)`;
     case 'wallclock':
       // A TIMESTAMP renders in the session time zone, which is how the driver wrote the wall-clock value.
-      return `LEFT(DATE_FORMAT(${c}, '%Y-%m-%d %H:%i:%s.%f'), ${norm.fraction === 0 ? 19 : 20 + norm.fraction})`;
+      // At the column's own precision its text is already 'YYYY-MM-DD HH:MM:SS[.fff]'.
+      return facts.family === 'timestamp' && facts.fraction === norm.fraction
+        ? `CAST(${c} AS CHAR)`
+        : withFraction(`DATE_FORMAT(${c}, '%Y-%m-%d %H:%i:%s')`, c, norm.fraction);
     case 'binary':
       return `MD5(${c})`;
     case 'none':
       return null;
   }
+}
+
+/**
+ * `whole` followed by `fraction` digits of the value's microseconds, cut
+ * arithmetically: MariaDB 10.11 returns LEFT()/SUBSTRING() of a DATE_FORMAT
+ * result uncut for the first row of some statements (utf8mb4 connections).
+ */
+function withFraction(whole: string, c: string, fraction: number): string {
+  if (fraction === 0) return whole;
+  return `CONCAT(${whole}, '.', LPAD(MICROSECOND(${c}) DIV ${10 ** (6 - fraction)}, ${fraction}, '0'))`;
 }
 
 function splitPath(path: string): [string | null, string] {

@@ -72,25 +72,25 @@ export const postgresChecksumSql: ChecksumSql = {
     };
   },
 
-  chunk(table, after, limit): Statement {
-    const p = new Params();
-    const keys = table.keys.map((k, i) => `${quoteIdentifier(k.facts.name)} AS k${i}`).join(', ');
-    const where = after ? `WHERE ${compare(table, '>', p.tuple(after))}` : '';
-    const lastOrder = table.keys.map((k, i) => `${orderOf(k, `k${i}`)} DESC`).join(', ');
-    return {
-      sql:
-        `WITH c AS MATERIALIZED (SELECT ${keys}, ${rowHash(table)} AS h FROM ${quoteTable(table.table)} ${where} ` +
-        `ORDER BY ${orderBy(table)} LIMIT ${p.add(limit)}) ` +
-        `SELECT a.n, a.s, l.* FROM (SELECT count(*)::text AS n, COALESCE(sum(h), 0)::text AS s FROM c) a, ` +
-        `LATERAL (SELECT ${table.keys.map((_, i) => `k${i}`).join(', ')} FROM c ORDER BY ${lastOrder} LIMIT 1) l`,
-      params: p.values,
-    };
-  },
-
   keyAt(table, range, offset): Statement {
     const p = new Params();
     return {
       sql: `SELECT ${keyList(table)} FROM ${quoteTable(table.table)} ${where(table, range, p)} ORDER BY ${orderBy(table)} LIMIT 1 OFFSET ${p.add(offset)}`,
+      params: p.values,
+    };
+  },
+
+  keysAt(table, range, positions): Statement {
+    const p = new Params();
+    const filter = where(table, range, p);
+    const limit = p.add(Math.max(...positions));
+    const wanted = positions.map((n) => p.add(n)).join(', ');
+    return {
+      sql:
+        `SELECT ${aliases(table)}, rn FROM (SELECT ${aliases(table)}, ` +
+        `row_number() OVER (ORDER BY ${table.keys.map((k, i) => orderOf(k, `k${i}`)).join(', ')}) AS rn ` +
+        `FROM (SELECT ${keyList(table)} FROM ${quoteTable(table.table)} ${filter} ` +
+        `ORDER BY ${orderBy(table)} LIMIT ${limit}) t) x WHERE rn IN (${wanted}) ORDER BY rn`,
       params: p.values,
     };
   },
@@ -152,14 +152,16 @@ export const postgresChecksumSql: ChecksumSql = {
   },
 
   limitSession(limits: SessionLimits): string[] {
+    // No parallel workers: the reconciler's load is the sessions it opens, no more.
     return [
       `SET statement_timeout = ${Math.max(1, Math.round(limits.statementTimeout))}`,
       `SET lock_timeout = ${Math.max(1, Math.round(limits.lockTimeout))}`,
+      'SET max_parallel_workers_per_gather = 0',
     ];
   },
 
   resetSession(): string[] {
-    return ['RESET statement_timeout', 'RESET lock_timeout'];
+    return ['RESET statement_timeout', 'RESET lock_timeout', 'RESET max_parallel_workers_per_gather'];
   },
 };
 
@@ -191,6 +193,10 @@ function orderOf(column: ChecksumColumn, reference = quoteIdentifier(column.fact
 
 function orderBy(table: ChecksumTable): string {
   return table.keys.map((k) => orderOf(k)).join(', ');
+}
+
+function aliases(table: ChecksumTable): string {
+  return table.keys.map((_, i) => `k${i}`).join(', ');
 }
 
 function keyList(table: ChecksumTable): string {
@@ -231,18 +237,20 @@ function rowText(table: ChecksumTable): string {
   const bits = table.columns.filter((c) => c.nullBit).map((c) => `(${quoteIdentifier(c.facts.name)} IS NULL)::int`);
   if (bits.length) parts.push(`concat(${bits.join(', ')})`);
   for (const column of table.columns) {
-    const text = normalized(quoteIdentifier(column.facts.name), column.norm, column.facts);
+    const text = normalized(quoteIdentifier(column.facts.name), column.norm, column.facts, column.lastString === true);
     if (text !== null) parts.push(text);
   }
   return `concat_ws(',', ${parts.join(', ')})`;
 }
 
-function normalized(c: string, norm: Normalization, facts: ColumnFacts): string | null {
+function normalized(c: string, norm: Normalization, facts: ColumnFacts, lastString: boolean): string | null {
   switch (norm.as) {
     case 'integer':
       return facts.family === 'boolean' ? `(${c})::int::text` : `(${c})::text`;
     case 'decimal':
-      return norm.scale === 'trim' ? `trim_scale((${c})::numeric)::text` : `round((${c})::numeric, ${norm.scale})::text`;
+      if (norm.scale === 'trim') return `trim_scale((${c})::numeric)::text`;
+      // A numeric(p,s) column prints its own scale.
+      return facts.family === 'decimal' && facts.scale === norm.scale ? `(${c})::text` : `round((${c})::numeric, ${norm.scale})::text`;
     case 'float': {
       // 15 significant digits (DBL_DIG), rounded in decimal from a text both engines agree on:
       // below 2^53, the shortest text that reads back as the same double (MariaDB's CAST(… AS CHAR)
@@ -263,7 +271,7 @@ function normalized(c: string, norm: Normalization, facts: ColumnFacts): string 
     case 'boolean':
       return facts.family === 'boolean' ? `CASE WHEN ${c} THEN '1' ELSE '0' END` : `CASE WHEN ${c} = 1 THEN '1' ELSE '0' END`;
     case 'string':
-      return `length((${c})::text) || ':' || (${c})::text`;
+      return lastString ? `(${c})::text` : `length((${c})::text) || ':' || (${c})::text`;
     case 'uuid':
       return `lower((${c})::text)`;
     case 'date':
@@ -276,7 +284,9 @@ function normalized(c: string, norm: Normalization, facts: ColumnFacts): string 
       return `trunc(extract(epoch FROM ${c}), ${norm.fraction})::numeric(30, ${norm.fraction})::text`;
     case 'wallclock': {
       const wall = facts.instant ? `(${c} AT TIME ZONE ${literal(norm.zone)})` : c;
-      return `left(to_char(${wall}, 'YYYY-MM-DD HH24:MI:SS.US'), ${norm.fraction === 0 ? 19 : 20 + norm.fraction})`;
+      if (norm.fraction === 0) return `to_char(${wall}, 'YYYY-MM-DD HH24:MI:SS')`;
+      if (norm.fraction === 3) return `to_char(${wall}, 'YYYY-MM-DD HH24:MI:SS.MS')`;
+      return `left(to_char(${wall}, 'YYYY-MM-DD HH24:MI:SS.US'), ${20 + norm.fraction})`;
     }
     case 'binary':
       return `md5(${c})`;

@@ -1,0 +1,242 @@
+/**
+ * Reconciler and backfill figures, each a ratio against a baseline measured
+ * in the same run on the same databases (PostgreSQL primary, MariaDB
+ * target). BENCH_SCALE scales the table (1,000,000 rows at 1).
+ *
+ *   node dist/test/bench/reconcile-bench.js      (after `npm run build`)
+ */
+import 'reflect-metadata';
+import type { Queue } from 'bullmq';
+import type { DataSource } from 'typeorm';
+import { backfill, DualWrite, reconcile, runMigrations } from '../../src';
+import { decodeValue } from '../../src/apply/value-decoder';
+import { dialectFor } from '../../src/dialect/dialect-for';
+import { keyString } from '../../src/outbox/change';
+import { encodeValue } from '../../src/outbox/value-codec';
+import { createDatabase, dataSource, type TestDatabase } from '../support/databases';
+import { queuePrefix, removeQueues, REDIS } from '../support/redis';
+import { benchEntities } from './bench-entities';
+
+const SCALE = Number(process.env.BENCH_SCALE ?? 1);
+const ROWS = Math.round(1_000_000 * SCALE);
+const DRIFTED = 100;
+
+function line(name: string, ours: number, baseline: number, unit: string, ratio: number, goal: string): void {
+  process.stdout.write(`${name}: ours ${ours.toFixed(1)} ${unit}, baseline ${baseline.toFixed(1)} ${unit}, ratio ${ratio.toFixed(3)} (goal ${goal})\n`);
+}
+
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const start = process.hrtime.bigint();
+  await fn();
+  return Number(process.hrtime.bigint() - start) / 1e6;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+interface Bench {
+  primaryDb: TestDatabase;
+  targetDb: TestDatabase;
+  primary: DataSource;
+  target: DataSource;
+  prefix: string;
+  dw: DualWrite;
+  queue: Queue;
+}
+
+/** The same 1M rows written server-side on both engines (what a replicated table holds). */
+async function load(b: Bench, into: 'both' | 'primary'): Promise<void> {
+  await b.primary.query(
+    `INSERT INTO bench_item (id, name, price, qty, "at") SELECT i, 'item-' || i || '-0', ((i % 1000) || '.25')::numeric, i % 97, ` +
+      `to_timestamp(1700000000 + i) FROM generate_series(1, ${ROWS}) AS i`,
+  );
+  await b.primary.query('VACUUM ANALYZE bench_item');
+  if (into === 'primary') return;
+  await b.target.query('SET SESSION max_recursive_iterations = 100000000');
+  for (let from = 1; from <= ROWS; from += 200_000) {
+    const to = Math.min(ROWS, from + 199_999);
+    await b.target.query(
+      `INSERT INTO bench_item (id, name, price, qty, \`at\`) WITH RECURSIVE s(i) AS (SELECT ${from} UNION ALL SELECT i + 1 FROM s WHERE i < ${to}) ` +
+        `SELECT i, CONCAT('item-', i, '-0'), CONCAT(i % 1000, '.25'), i % 97, FROM_UNIXTIME(1700000000 + i) FROM s`,
+    );
+  }
+  await b.target.query('ANALYZE TABLE bench_item');
+}
+
+async function drained(b: Bench): Promise<void> {
+  for (;;) {
+    await b.dw.flush();
+    const counts = await b.queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
+    const [{ n }] = (await b.primary.query('SELECT COUNT(*) AS n FROM dualwrite_outbox')) as Array<{ n: string }>;
+    if (Number(n) === 0 && counts.waiting + counts.active + counts.delayed + counts.prioritized === 0) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Baseline of the detection figures: one raw full-table checksum query on the primary. */
+async function rawChecksum(b: Bench): Promise<number> {
+  return median(
+    await sequence(3, () =>
+      timed(() => b.primary.query(`SELECT count(*), sum(('x' || substr(md5(t::text), 1, 15))::bit(60)::bigint) FROM bench_item t`)),
+    ),
+  );
+}
+
+/** Baseline of the speed-up: both tables streamed into Node in key order (pages of 10,000) and compared row by row. */
+async function streamAndCompare(b: Bench): Promise<number> {
+  const entity = b.dw.entity('BenchItem');
+  const pd = dialectFor(b.primary, { primary: true });
+  const td = dialectFor(b.target, { target: 't' });
+  const page = async (ds: DataSource, d: typeof pd, after: number) => {
+    const rows = (await ds.query(`SELECT * FROM bench_item WHERE id > ${d.placeholder(1)} ORDER BY id LIMIT 10000`, [after])) as Record<string, unknown>[];
+    return rows.map((raw) => {
+      const image: Record<string, unknown> = {};
+      for (const c of entity.columns) image[c.databaseName] = encodeValue(c.kind, raw[c.databaseName], d.name === 'mysql');
+      return image;
+    });
+  };
+  let differences = 0;
+  const ms = await timed(async () => {
+    let after = 0;
+    for (;;) {
+      const [p, t] = await Promise.all([page(b.primary, pd, after), page(b.target, td, after)]);
+      const byKey = new Map(t.map((row) => [keyString([String(row.id)]), JSON.stringify(row)]));
+      for (const row of p) if (byKey.get(keyString([String(row.id)])) !== JSON.stringify(row)) differences++;
+      if (p.length < 10_000) break;
+      after = Number(p[p.length - 1].id);
+    }
+  });
+  if (differences !== 0) throw new Error(`streaming baseline saw ${differences} differences in a clean table`);
+  return ms;
+}
+
+/** Baseline of backfill: the same rows upserted straight into the target, 1,000 per statement. */
+async function rawUpserts(b: Bench): Promise<number> {
+  const entity = b.dw.entity('BenchItem');
+  const td = dialectFor(b.target, { target: 't' });
+  const described = (await b.target.query(td.apply.describeTable('bench_item').sql, td.apply.describeTable('bench_item').params)) as Record<string, unknown>[];
+  const columns = described.map((r) => td.apply.readColumn(r));
+  const byName = new Map(entity.columns.map((c) => [c.databaseName, c]));
+  return timed(async () => {
+    for (let from = 1; from <= ROWS; from += 1000) {
+      const rows = (await b.primary.query('SELECT * FROM bench_item WHERE id >= $1 AND id < $2 ORDER BY id', [from, from + 1000])) as Record<string, unknown>[];
+      const values = rows.map((raw) =>
+        columns.map((col) => {
+          const kind = byName.get(col.name)!.kind;
+          return decodeValue(kind, encodeValue(kind, raw[col.name]), td.name, col.sqlType);
+        }),
+      );
+      const st = td.apply.upsertRows('bench_item', columns, ['id'], values);
+      await b.target.query(st.sql, st.params);
+    }
+  });
+}
+
+async function sequence<T>(times: number, fn: () => Promise<T>): Promise<T[]> {
+  const out: T[] = [];
+  for (let i = 0; i < times; i++) out.push(await fn());
+  return out;
+}
+
+async function setup(): Promise<Bench> {
+  const source = benchEntities('postgres');
+  const replica = benchEntities('mariadb');
+  const primaryDb = await createDatabase('postgres', 'dwrbench');
+  const targetDb = await createDatabase('mariadb', 'dwrbench');
+  const primary = dataSource(primaryDb, [source.BenchItem]);
+  const target = dataSource(targetDb, [replica.BenchItem]);
+  await primary.initialize();
+  await target.initialize();
+  await runMigrations({ primary, targets: { t: target } });
+  const prefix = queuePrefix();
+  const dw = await DualWrite.start({ primary, targets: { t: target }, redis: REDIS, queuePrefix: prefix, logger: { level: 'silent' } });
+  return { primaryDb, targetDb, primary, target, prefix, dw, queue: dw.queues.get('t') };
+}
+
+async function cleanup(b: Bench): Promise<void> {
+  await b.dw.close();
+  await b.primary.destroy();
+  await b.target.destroy();
+  await b.primaryDb.drop();
+  await b.targetDb.drop();
+  await removeQueues(b.prefix);
+}
+
+/**
+ * PostgreSQL primary, MariaDB target, ROWS rows:
+ * - a clean verification vs one raw full-table checksum query on the primary (goal ≤ 2×);
+ * - finding and repairing 100 scattered drifted rows, until applied, vs the same (goal ≤ 3×);
+ * - the clean verification vs streaming both tables into Node and comparing (goal ≥ 10× faster);
+ * - backfill of every row until applied, vs raw 1,000-row upserts of the same rows (goal ≥ 0.5× the throughput).
+ */
+export async function benchReconcile(): Promise<void> {
+  const b = await setup();
+  try {
+    await load(b, 'both');
+    const worker = await b.dw.startWorker();
+    try {
+      const raw = await rawChecksum(b);
+      const clean = median(
+        await sequence(3, () =>
+          timed(async () => {
+            const [report] = await reconcile(b.dw, { entity: 'BenchItem' });
+            if (report.status !== 'clean' || report.suspects !== 0) throw new Error(`clean table reported ${JSON.stringify(report)}`);
+          }),
+        ),
+      );
+      line(`[postgres → mariadb] clean reconcile of ${ROWS} rows, ms`, clean, raw, 'ms', clean / raw, '≤ 2× one raw full-table checksum');
+
+      // 100 drifted rows scattered over the table: changed, deleted, and rows only the target has.
+      const ids = Array.from({ length: DRIFTED }, (_, i) => Math.floor(((i + 0.5) * ROWS) / DRIFTED));
+      await b.target.query(`UPDATE bench_item SET name = 'drifted' WHERE id IN (${ids.slice(0, 60).join(', ')})`);
+      await b.target.query(`DELETE FROM bench_item WHERE id IN (${ids.slice(60, 90).join(', ')})`);
+      await b.target.query(
+        `INSERT INTO bench_item (id, name, price, qty, \`at\`) VALUES ${ids
+          .slice(90)
+          .map((id) => `(${ROWS + id}, 'ghost', 1, 1, NOW())`)
+          .join(', ')}`,
+      );
+      let found = 0;
+      const repair = await timed(async () => {
+        const [report] = await reconcile(b.dw, { entity: 'BenchItem', repair: true });
+        found = report.missing + report.extra + report.changed;
+        if (found !== DRIFTED || report.repaired !== DRIFTED) throw new Error(`drift run reported ${JSON.stringify(report)}`);
+        await drained(b);
+      });
+      const [after] = await reconcile(b.dw, { entity: 'BenchItem' });
+      if (after.status !== 'clean') throw new Error(`after repair: ${JSON.stringify(after)}`);
+      line(`[postgres → mariadb] find and repair ${DRIFTED} scattered drifted rows of ${ROWS}, ms`, repair, raw, 'ms', repair / raw, '≤ 3× one raw full-table checksum');
+
+      const streamed = await streamAndCompare(b);
+      line(`[postgres → mariadb] clean verification vs streaming both tables into Node, ms`, clean, streamed, 'ms', streamed / clean, '≥ 10× faster');
+
+      // Backfill: the target starts empty, as when the plugin is adopted on a table with data.
+      await b.target.query('TRUNCATE TABLE bench_item');
+      const baseline = await rawUpserts(b);
+      await b.target.query('TRUNCATE TABLE bench_item');
+      await b.target.query('TRUNCATE TABLE dualwrite_version_ledger');
+      const ours = await timed(async () => {
+        const result = await backfill(b.dw, { entity: 'BenchItem', target: 't' });
+        if (result.rows !== ROWS) throw new Error(`backfill copied ${result.rows} rows`);
+        await drained(b);
+      });
+      const [{ n }] = (await b.target.query('SELECT COUNT(*) AS n FROM bench_item')) as Array<{ n: string }>;
+      if (Number(n) !== ROWS) throw new Error(`backfill left ${n}/${ROWS} rows in the target`);
+      const rate = (ms: number) => (ROWS * 1000) / ms;
+      line(`[postgres → mariadb] backfill of ${ROWS} rows until applied, rows/s`, rate(ours), rate(baseline), 'rows/s', baseline / ours, '≥ 0.50×');
+    } finally {
+      await worker.close();
+    }
+  } finally {
+    await cleanup(b);
+  }
+}
+
+if (require.main === module) {
+  benchReconcile().catch((error) => {
+    process.stderr.write(`reconcile bench failed: ${(error as Error).stack}\n`);
+    process.exitCode = 1;
+  });
+}
