@@ -109,12 +109,6 @@ export interface ChecksumSql {
   /** Columns of `table` (schema-qualified or not), with type, nullability and collation. */
   describeColumns(table: string): Statement;
   readColumn(row: Record<string, unknown>): ColumnFacts;
-  /**
-   * One keyset chunk in one statement: the first `limit` keys after `after`:
-   * one row with `n`, `s` and the chunk's last key, or no row when there is
-   * none. Engines without it use `keyAt` and `checksum`.
-   */
-  chunk?(table: ChecksumTable, after: readonly unknown[] | undefined, limit: number): Statement;
   /** The key at 0-based `offset` within the range (no row when the range holds fewer). */
   keyAt(table: ChecksumTable, range: KeyRange, offset: number): Statement;
   /**

@@ -26,9 +26,19 @@ export interface Suspect {
   kind: DriftKind;
 }
 
-/** A primary chunk, cut into parts that the target sums concurrently: each part's range and primary sums. */
+/** A key range and its primary sums. */
+export interface Part {
+  range: WireRange;
+  sums: Sums;
+}
+
+/**
+ * A primary chunk: one group per session, each summed by one scan that
+ * returns the sums of its SUBPARTS parts (GROUP BY), so a difference is
+ * already narrowed to a part of the chunk when it is found.
+ */
 export interface PrimaryChunk {
-  parts: Array<{ range: WireRange; sums: Sums }>;
+  groups: Array<{ range: WireRange; splits: string[][]; parts: Part[] }>;
   /** Rows of the whole chunk on the primary. */
   rows: number;
   /** Last key of the chunk; absent when the primary has no row after the cursor. */
@@ -36,6 +46,9 @@ export interface PrimaryChunk {
   /** False when the primary had fewer rows than asked for: this is the last chunk, open above. */
   full: boolean;
 }
+
+/** Parts of each session's share of a chunk, summed in the chunk's own scan. */
+const SUBPARTS = 16;
 
 /** Parts per bisection level, and the size at which rows are compared one by one. */
 const FANOUT = 64;
@@ -62,27 +75,49 @@ export class RangeDiffer {
   ) {}
 
   /**
-   * The next chunk of at most `limit` keys after `after` on the primary, cut
-   * into one part per session, each summed by an index range read of the
-   * primary key.
+   * The next chunk of at most `limit` keys after `after` on the primary: one
+   * read of the key index finds the ends of its parts (SUBPARTS per session),
+   * then each session sums its share, part by part, in one scan.
    */
   async primaryChunk(after: string[] | undefined, limit: number): Promise<PrimaryChunk> {
     const side = this.table.primary;
-    const t = side.table;
-    const afterParams = after && side.keyParams(after);
-    const count = this.primaryRunners.length;
-    // The keys at every (limit / count)-th position: the parts' ends, the last one the chunk's.
-    const positions = Array.from({ length: count }, (_, i) => Math.max(1, Math.floor((limit * (i + 1)) / count)));
-    const found = await this.query(side, side.sql.keysAt(t, { after: afterParams }, [...new Set(positions)]));
-    const boundary = found.find((row) => Number(row.rn) === limit);
-    const splits = found.filter((row) => Number(row.rn) < limit).map((row) => side.keyOfRow(row));
+    const sessions = this.primaryRunners.length;
+    const count = sessions * SUBPARTS;
+    const positions = [...new Set(Array.from({ length: count }, (_, i) => Math.max(1, Math.floor((limit * (i + 1)) / count))))];
+    const found = await this.query(side, side.sql.keysAt(side.table, { after: after && side.keyParams(after) }, positions));
+    const ends = new Map(found.map((row) => [Number(row.rn), side.keyOfRow(row)]));
     // Without a key at `limit`, this is the last chunk: its last part is open above.
-    const last = boundary ? side.keyOfRow(boundary) : undefined;
-    const ends: Array<string[] | undefined> = [...splits, last];
-    const ranges: WireRange[] = ends.map((upTo, i) => ({ after: i === 0 ? after : splits[i - 1], upTo }));
-    const sums = await Promise.all(ranges.map((range, i) => this.sums(side, range, this.primaryRunners[i % count])));
-    const parts = ranges.map((range, i) => ({ range, sums: sums[i] }));
-    return { parts, rows: parts.reduce((n, p) => n + p.sums.n, 0), last, full: last !== undefined };
+    const last = ends.get(limit);
+    const bounds = positions.map((p) => ends.get(p)).filter((k): k is string[] => k !== undefined);
+    if (!last) bounds.push(undefined as unknown as string[]);
+    const per = Math.ceil(bounds.length / sessions);
+    const groups: PrimaryChunk['groups'] = [];
+    for (let g = 0; g * per < bounds.length; g++) {
+      const mine = bounds.slice(g * per, (g + 1) * per);
+      const groupAfter = g === 0 ? after : bounds[g * per - 1];
+      const upTo = mine[mine.length - 1] as string[] | undefined;
+      const splits = mine.slice(0, -1);
+      const ranges = mine.map((end, i) => ({ after: i === 0 ? groupAfter : mine[i - 1], upTo: end as string[] | undefined }));
+      groups.push({ range: { after: groupAfter, upTo }, splits, parts: ranges.map((range) => ({ range, sums: { n: 0, s: '0' } })) });
+    }
+    const sums = await Promise.all(groups.map((group, i) => this.partSums(side, group, this.primaryRunners[i % sessions])));
+    groups.forEach((group, i) => group.parts.forEach((part, j) => (part.sums = sums[i][j])));
+    const rows = groups.reduce((n, g) => n + g.parts.reduce((m, p) => m + p.sums.n, 0), 0);
+    return { groups, rows, last, full: last !== undefined };
+  }
+
+  /** The target's sums of each group's parts, the groups on its sessions at once. */
+  targetSums(groups: PrimaryChunk['groups']): Promise<Sums[][]> {
+    const side = this.table.targetSide;
+    return Promise.all(groups.map((group, i) => this.partSums(side, group, this.targetRunners[i % this.targetRunners.length])));
+  }
+
+  private async partSums(side: Side, group: { range: WireRange; splits: string[][] }, runner: QueryRunner): Promise<Sums[]> {
+    if (group.splits.length === 0) return [await this.sums(side, group.range, runner)];
+    const statement = side.sql.checksumParts(side.table, this.params(side, group.range), group.splits.map((k) => side.keyParams(k)));
+    const rows = await this.query(side, statement, runner);
+    const byPart = new Map(rows.map((r) => [Number(r.part), { n: Number(r.n), s: String(r.s) }]));
+    return Array.from({ length: group.splits.length + 1 }, (_, i) => byPart.get(i) ?? { n: 0, s: '0' });
   }
 
   async sums(side: Side, range: WireRange, runner?: QueryRunner): Promise<Sums> {
@@ -90,25 +125,19 @@ export class RangeDiffer {
     return { n: Number(row?.n ?? 0), s: String(row?.s ?? '0') };
   }
 
-  /** The target's sums of each range, on its sessions at once. */
-  targetSums(ranges: readonly WireRange[]): Promise<Sums[]> {
-    const side = this.table.targetSide;
-    return Promise.all(ranges.map((range, i) => this.sums(side, range, this.targetRunners[i % this.targetRunners.length])));
-  }
-
   /** Narrows a range whose sums differ down to the keys that differ. */
-  async diff(range: WireRange, primary: Sums, target: Sums, depth = 0): Promise<Suspect[]> {
+  async diff(range: WireRange, primary: Sums, target: Sums, session = 0, depth = 0): Promise<Suspect[]> {
     const biggest = Math.max(primary.n, target.n);
-    if (biggest <= LEAF || depth >= MAX_DEPTH) return this.diffRows(range);
+    if (biggest <= LEAF || depth >= MAX_DEPTH) return this.diffRows(range, session);
     // Split where the side with more rows has every (n / FANOUT)-th key: parts of even size on that side.
     const splitter = primary.n >= target.n ? this.table.primary : this.table.targetSide;
     const step = Math.ceil(biggest / FANOUT);
-    const splits = (await this.query(splitter, splitter.sql.splitKeys(splitter.table, this.params(splitter, range), step))).map((row) =>
-      splitter.keyOfRow(row),
-    );
-    if (splits.length === 0) return this.diffRows(range);
+    const splits = (
+      await this.query(splitter, splitter.sql.splitKeys(splitter.table, this.params(splitter, range), step), this.runner(splitter, session))
+    ).map((row) => splitter.keyOfRow(row));
+    if (splits.length === 0) return this.diffRows(range, session);
     const parts = (side: Side) =>
-      this.query(side, side.sql.checksumParts(side.table, this.params(side, range), splits.map((s) => side.keyParams(s))));
+      this.query(side, side.sql.checksumParts(side.table, this.params(side, range), splits.map((s) => side.keyParams(s))), this.runner(side, session));
     const [p, t] = await Promise.all([parts(this.table.primary), parts(this.table.targetSide)]);
     const byPart = (rows: Record<string, unknown>[]) => new Map(rows.map((r) => [Number(r.part), { n: Number(r.n), s: String(r.s) }]));
     const pp = byPart(p);
@@ -122,18 +151,18 @@ export class RangeDiffer {
         after: part === 0 ? range.after : splits[part - 1],
         upTo: part === splits.length ? range.upTo : splits[part],
       };
-      suspects.push(...(await this.diff(sub, a, b, depth + 1)));
+      suspects.push(...(await this.diff(sub, a, b, session, depth + 1)));
     }
     return suspects;
   }
 
   /** Keys and row hashes of a small range from both sides, compared. */
-  private async diffRows(range: WireRange): Promise<Suspect[]> {
+  private async diffRows(range: WireRange, session: number): Promise<Suspect[]> {
     const rows = async (side: Side) => {
       const out = new Map<string, { key: string[]; h: string }>();
       let after = range.after;
       for (;;) {
-        const page = await this.query(side, side.sql.rowHashes(side.table, this.params(side, { after, upTo: range.upTo }), 10_000));
+        const page = await this.query(side, side.sql.rowHashes(side.table, this.params(side, { after, upTo: range.upTo }), 10_000), this.runner(side, session));
         for (const row of page) {
           const key = side.keyOfRow(row);
           out.set(keyString(key), { key, h: String(row.h) });
@@ -158,7 +187,7 @@ export class RangeDiffer {
    * leaves out) differ within a range; rows present on one side only are
    * the SQL checksum's to find.
    */
-  async diffNodeColumns(range: WireRange): Promise<Suspect[]> {
+  async diffNodeColumns(range: WireRange, session = 0): Promise<Suspect[]> {
     const columns = this.table.nodeColumns;
     if (columns.length === 0) return [];
     const values = async (side: Side) => {
@@ -166,7 +195,7 @@ export class RangeDiffer {
       const checksumColumns = columns.map((c) => ({ facts: side.role === 'primary' ? c.primary : c.target, norm: c.norm, nullBit: c.nullBit }));
       const statement = side.sql.page(side.table, this.params(side, range), checksumColumns);
       const out = new Map<string, { key: string[]; values: unknown[] }>();
-      for (const row of await this.query(side, statement)) {
+      for (const row of await this.query(side, statement, this.runner(side, session))) {
         const key = side.keyOfRow(row);
         out.set(keyString(key), { key, values: columns.map((c, i) => encodeValue(c.source.kind, row[`v${i}`], mysql)) });
       }
@@ -185,6 +214,11 @@ export class RangeDiffer {
 
   private params(side: Side, range: WireRange): KeyRange {
     return { after: range.after && side.keyParams(range.after), upTo: range.upTo && side.keyParams(range.upTo) };
+  }
+
+  private runner(side: Side, session: number): QueryRunner {
+    const runners = side.role === 'primary' ? this.primaryRunners : this.targetRunners;
+    return runners[session % runners.length];
   }
 
   private async query(side: Side, statement: Statement, runner?: QueryRunner): Promise<Record<string, unknown>[]> {

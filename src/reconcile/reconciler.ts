@@ -169,22 +169,29 @@ class EntityReconciler {
       try {
         const chunk = prefetched ?? (await timed(() => differ.primaryChunk(cursor, size)));
         prefetched = undefined;
-        const parts = chunk.value.parts;
+        const groups = chunk.value.groups;
         const nextCursor = chunk.value.full ? chunk.value.last : undefined;
         const next = nextCursor ? timed(() => differ.primaryChunk(nextCursor, size)) : undefined;
         next?.catch(() => undefined); // awaited below; a failure is handled there
-        const target = await timed(() => differ.targetSums(parts.map((p) => p.range)));
+        const target = await timed(() => differ.targetSums(groups));
         // The sessions are free for the bisection once the prefetch is in.
         const upcoming = next ? await next : undefined;
-        const suspects: Suspect[] = [];
-        for (const [i, part] of parts.entries()) {
-          const t = target.value[i];
-          if (part.sums.n !== t.n || part.sums.s !== t.s) suspects.push(...(await differ.diff(part.range, part.sums, t)));
-          suspects.push(...(await differ.diffNodeColumns(part.range)));
-        }
+        // Each session narrows the differing parts of its own group, at once.
+        const found = await Promise.all(
+          groups.map(async (group, g) => {
+            const suspects: Suspect[] = [];
+            for (const [i, part] of group.parts.entries()) {
+              const t = target.value[g][i];
+              if (part.sums.n !== t.n || part.sums.s !== t.s) suspects.push(...(await differ.diff(part.range, part.sums, t, g)));
+            }
+            suspects.push(...(await differ.diffNodeColumns(group.range, g)));
+            return suspects;
+          }),
+        );
+        const suspects = found.flat();
         state.chunks++;
         state.rowsCompared += chunk.value.rows;
-        state.targetRows += target.value.reduce((n, t) => n + t.n, 0);
+        state.targetRows += target.value.flat().reduce((n, t) => n + t.n, 0);
         const known = new Set(state.suspects.map((s) => keyString(s.key)));
         const seenAt = Date.now();
         for (const s of suspects) {

@@ -6,6 +6,8 @@
  *   node dist/test/bench/reconcile-bench.js      (after `npm run build`)
  */
 import 'reflect-metadata';
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
 import type { Queue } from 'bullmq';
 import type { DataSource } from 'typeorm';
 import { backfill, DualWrite, reconcile, runMigrations } from '../../src';
@@ -44,6 +46,25 @@ interface Bench {
   prefix: string;
   dw: DualWrite;
   queue: Queue;
+  /** The `dualwrite worker` process applying what reconcile and backfill emit, as in production. */
+  worker?: ChildProcess;
+}
+
+function startWorker(b: Bench): void {
+  const root = path.resolve(__dirname, '../../..');
+  b.worker = spawn(process.execPath, [path.join(root, 'dist/src/cli/main.js'), 'worker', '--config', path.join(root, 'dist/test/bench/reconcile-bench-config.js')], {
+    cwd: root,
+    env: { ...process.env, DW_BENCH_PRIMARY_DB: b.primaryDb.name, DW_BENCH_TARGET_DB: b.targetDb.name, DW_BENCH_PREFIX: b.prefix },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+}
+
+async function stopWorker(b: Bench): Promise<void> {
+  const worker = b.worker;
+  if (!worker || worker.exitCode !== null) return;
+  const exited = new Promise((resolve) => worker.once('exit', resolve));
+  worker.kill('SIGTERM');
+  await exited;
 }
 
 /** The same 1M rows written server-side on both engines (what a replicated table holds). */
@@ -151,7 +172,15 @@ async function setup(): Promise<Bench> {
   await target.initialize();
   await runMigrations({ primary, targets: { t: target } });
   const prefix = queuePrefix();
-  const dw = await DualWrite.start({ primary, targets: { t: target }, redis: REDIS, queuePrefix: prefix, logger: { level: 'silent' } });
+  const dw = await DualWrite.start({
+    primary,
+    targets: { t: target },
+    redis: REDIS,
+    queuePrefix: prefix,
+    relay: { jobSize: 1000 },
+    reconcile: { every: 0 },
+    logger: { level: 'silent' },
+  });
   return { primaryDb, targetDb, primary, target, prefix, dw, queue: dw.queues.get('t') };
 }
 
@@ -170,12 +199,14 @@ async function cleanup(b: Bench): Promise<void> {
  * - finding and repairing 100 scattered drifted rows, until applied, vs the same (goal ≤ 3×);
  * - the clean verification vs streaming both tables into Node and comparing (goal ≥ 10× faster);
  * - backfill of every row until applied, vs raw 1,000-row upserts of the same rows (goal ≥ 0.5× the throughput).
+ * Repairs and backfill are applied by a `dualwrite worker` process (relay.jobSize 1000), as in production;
+ * the bench process itself relays after each repair and backfill page.
  */
 export async function benchReconcile(): Promise<void> {
   const b = await setup();
   try {
     await load(b, 'both');
-    const worker = await b.dw.startWorker();
+    startWorker(b);
     try {
       const raw = await rawChecksum(b);
       const clean = median(
@@ -218,8 +249,9 @@ export async function benchReconcile(): Promise<void> {
       await b.target.query('TRUNCATE TABLE bench_item');
       await b.target.query('TRUNCATE TABLE dualwrite_version_ledger');
       const ours = await timed(async () => {
-        const result = await backfill(b.dw, { entity: 'BenchItem', target: 't' });
+        const result = await backfill(b.dw, { entity: 'BenchItem', target: 't', maxBacklog: Number(process.env.DW_BENCH_BACKLOG ?? 20_000), pageSize: Number(process.env.DW_BENCH_PAGE ?? 2000) });
         if (result.rows !== ROWS) throw new Error(`backfill copied ${result.rows} rows`);
+        if (process.env.DW_BENCH_TRACE) process.stdout.write(`backfill emitted in ${result.durationMs} ms\n`);
         await drained(b);
       });
       const [{ n }] = (await b.target.query('SELECT COUNT(*) AS n FROM bench_item')) as Array<{ n: string }>;
@@ -227,7 +259,7 @@ export async function benchReconcile(): Promise<void> {
       const rate = (ms: number) => (ROWS * 1000) / ms;
       line(`[postgres → mariadb] backfill of ${ROWS} rows until applied, rows/s`, rate(ours), rate(baseline), 'rows/s', baseline / ours, '≥ 0.50×');
     } finally {
-      await worker.close();
+      await stopWorker(b);
     }
   } finally {
     await cleanup(b);

@@ -25,7 +25,7 @@ describe('postgresChecksumSql', () => {
   const pg = postgresChecksumSql;
   const hash =
     `('x' || substr(md5(concat_ws(',', concat(("amount" IS NULL)::int), length(("code")::text) || ':' || ("code")::text, ` +
-    `("line")::text, round(("amount")::numeric, 2)::text)), 1, 15))::bit(60)::bigint`;
+    `("line")::text, ("amount")::text)), 1, 15))::bit(60)::bigint`;
 
   it('checksums a key range as COUNT and the exact SUM of 60-bit md5 slices, keys compared in byte order', () => {
     expect(pg.checksum(lines, { after: ['a', 1], upTo: ['b', 2] })).toEqual({
@@ -36,15 +36,19 @@ describe('postgresChecksumSql', () => {
     });
   });
 
-  it('reads a keyset chunk and its last key in one statement', () => {
-    expect(pg.chunk!(lines, ['a', 1], 1000)).toEqual({
+  it('finds the ends of a chunk\'s parts in one read of the key index', () => {
+    expect(pg.keysAt(lines, { after: ['a', 1] }, [500, 1000])).toEqual({
       sql:
-        `WITH c AS MATERIALIZED (SELECT "code" AS k0, "line" AS k1, ${hash} AS h FROM "shop"."lines" ` +
-        `WHERE ("code" COLLATE "C", "line") > ($1, $2) ORDER BY "code" COLLATE "C", "line" LIMIT $3) ` +
-        `SELECT a.n, a.s, l.* FROM (SELECT count(*)::text AS n, COALESCE(sum(h), 0)::text AS s FROM c) a, ` +
-        `LATERAL (SELECT k0, k1 FROM c ORDER BY k0 COLLATE "C" DESC, k1 DESC LIMIT 1) l`,
-      params: ['a', 1, 1000],
+        'SELECT k0, k1, rn FROM (SELECT k0, k1, row_number() OVER (ORDER BY k0 COLLATE "C", k1) AS rn FROM ' +
+        '(SELECT "code" AS k0, "line" AS k1 FROM "shop"."lines" WHERE ("code" COLLATE "C", "line") > ($1, $2) ' +
+        'ORDER BY "code" COLLATE "C", "line" LIMIT $3) t) x WHERE rn IN ($4, $5) ORDER BY rn',
+      params: ['a', 1, 1000, 500, 1000],
     });
+  });
+
+  it('rounds a decimal only when its column has another scale than the comparison', () => {
+    const wider = column(facts('amount', 'decimal', { scale: 4 }), { as: 'decimal', scale: 2 });
+    expect(pg.checksum({ table: 't', keys: [line], columns: [line, wider] }, {}).sql).toContain('round(("amount")::numeric, 2)::text');
   });
 
   it('splits a range into parts with a balanced CASE tree, in one GROUP BY scan', () => {
@@ -86,8 +90,8 @@ describe('postgresChecksumSql', () => {
 describe('mysqlChecksumSql', () => {
   const my = mysqlChecksumSql;
   const hash =
-    "CAST(CONV(SUBSTR(MD5(CONVERT(CONCAT_WS(',', CONCAT(`amount` IS NULL), CONCAT(CHAR_LENGTH(CONVERT(`code` USING utf8mb4)), ':', " +
-    "CONVERT(`code` USING utf8mb4)), CAST(`line` AS CHAR), CAST(CAST(`amount` AS DECIMAL(65, 2)) AS CHAR)) USING utf8mb4)), 1, 15), 16, 10) AS UNSIGNED)";
+    "CAST(CONV(SUBSTR(MD5(CONCAT_WS(',', CONCAT(`amount` IS NULL), CONCAT(CHAR_LENGTH((`code` COLLATE utf8mb4_bin)), ':', " +
+    "(`code` COLLATE utf8mb4_bin)), `line`, `amount`)), 1, 15), 16, 10) AS UNSIGNED)";
 
   it('spells composite key ranges out so that the primary key serves them, comparing strings as bytes', () => {
     expect(my.checksum(lines, { after: ['a', 1], upTo: ['b', 2] })).toEqual({
@@ -99,14 +103,22 @@ describe('mysqlChecksumSql', () => {
     });
   });
 
-  it('has no one-statement chunk: keyAt then checksum', () => {
-    expect(my.chunk).toBeUndefined();
-    expect(my.keyAt(lines, { after: ['a', 1] }, 999)).toEqual({
+  it('finds the ends of a chunk\'s parts in one read of the primary key', () => {
+    expect(my.keysAt(lines, { after: ['a', 1] }, [500, 1000])).toEqual({
       sql:
-        'SELECT `code` AS k0, `line` AS k1 FROM `shop`.`lines` WHERE (CAST(`code` AS BINARY) > ? OR (CAST(`code` AS BINARY) = ? AND `line` > ?)) ' +
-        'ORDER BY CAST(`code` AS BINARY), `line` LIMIT 1 OFFSET ?',
-      params: ['a', 'a', 1, 999],
+        'SELECT k0, k1, rn FROM (SELECT k0, k1, ROW_NUMBER() OVER (ORDER BY CAST(k0 AS BINARY), k1) AS rn FROM ' +
+        '(SELECT `code` AS k0, `line` AS k1 FROM `shop`.`lines` WHERE (CAST(`code` AS BINARY) > ? OR (CAST(`code` AS BINARY) = ? AND `line` > ?)) ' +
+        'ORDER BY CAST(`code` AS BINARY), `line` LIMIT ?) t) x WHERE rn IN (?, ?) ORDER BY rn',
+      params: ['a', 'a', 1, 1000, 500, 1000],
     });
+  });
+
+  it('converts only strings that are not UTF-8 already, and puts every string in one collation', () => {
+    const latin = column(facts('name', 'string', { utf8: false }), { as: 'string' });
+    const sql = my.checksum({ table: 't', keys: [line], columns: [line, latin, { ...code, lastString: true }] }, {}).sql;
+    expect(sql).toContain("CONCAT(CHAR_LENGTH((CONVERT(`name` USING utf8mb4) COLLATE utf8mb4_bin)), ':', (CONVERT(`name` USING utf8mb4) COLLATE utf8mb4_bin))");
+    // The last string needs no length prefix: nothing follows it.
+    expect(sql).toContain(", (`code` COLLATE utf8mb4_bin))");
   });
 
   it('reads its column types: tinyint(1) is a boolean, TIMESTAMP an instant, _bin collations sort bytes', () => {
@@ -120,6 +132,7 @@ describe('mysqlChecksumSql', () => {
   });
 
   it('restores the session limits it set', () => {
+    expect(postgresChecksumSql.limitSession({ statementTimeout: 30_000, lockTimeout: 1500 })).toContain('SET max_parallel_workers_per_gather = 0');
     expect(my.limitSession({ statementTimeout: 30_000, lockTimeout: 1500 })).toEqual([
       'SET SESSION innodb_lock_wait_timeout = 2',
       'SET SESSION lock_wait_timeout = 2',
