@@ -1,3 +1,4 @@
+import { requireKeys, requireRows } from '../apply-sql-guards';
 import type { ApplySql, LedgerEntry, Statement, TargetColumn } from '../dialect';
 import { quoteIdentifier, quoteTable } from './mysql-quoting';
 
@@ -114,16 +115,4 @@ function flatten(rows: readonly unknown[][], width: number): unknown[] {
     if (row.length !== width) throw new RangeError(`Row ${r} has ${row.length} values; expected ${width}.`);
     return row;
   });
-}
-
-function requireRows(count: number, builder: string): void {
-  // An empty VALUES or IN list is a syntax error; say what is wrong instead.
-  if (count === 0) throw new RangeError(`${builder} needs at least one row.`);
-}
-
-function requireKeys(columns: readonly TargetColumn[], keyColumns: readonly string[]): void {
-  if (keyColumns.length === 0) throw new RangeError('upsertRows needs at least one key column.');
-  const names = new Set(columns.map((c) => c.name));
-  const missing = keyColumns.find((k) => !names.has(k));
-  if (missing !== undefined) throw new RangeError(`Key column "${missing}" is not among the upserted columns.`);
 }

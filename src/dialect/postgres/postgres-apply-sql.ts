@@ -1,3 +1,4 @@
+import { requireKeys, requireRows } from '../apply-sql-guards';
 import type { ApplySql, LedgerEntry, Statement, TargetColumn } from '../dialect';
 import { quoteIdentifier, quoteTable } from './postgres-quoting';
 
@@ -137,16 +138,4 @@ function columnMajor(rows: readonly unknown[][], width: number): unknown[][] {
     row.forEach((value, c) => (out[c][r] = value));
   });
   return out;
-}
-
-function requireRows(count: number, builder: string): void {
-  // Callers skip empty batches; an empty one here is a bug upstream, reported the same way on every engine.
-  if (count === 0) throw new RangeError(`${builder} needs at least one row.`);
-}
-
-function requireKeys(columns: readonly TargetColumn[], keyColumns: readonly string[]): void {
-  if (keyColumns.length === 0) throw new RangeError('upsertRows needs at least one key column.');
-  const names = new Set(columns.map((c) => c.name));
-  const missing = keyColumns.find((k) => !names.has(k));
-  if (missing !== undefined) throw new RangeError(`Key column "${missing}" is not among the upserted columns.`);
 }
