@@ -1,4 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { WorkerProcess } from '../faults/worker-process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 
@@ -44,53 +45,11 @@ export function runCli(args: string[], env: Record<string, string>, timeoutMs = 
 }
 
 /** A `dualwrite worker` child process with the dead-letter config. */
-export class DlqWorker {
-  private tail = '';
-  readonly exited: Promise<void>;
+export type DlqWorker = WorkerProcess;
 
-  private constructor(private readonly child: ChildProcess) {
-    const keep = (chunk: Buffer) => {
-      this.tail = (this.tail + chunk.toString()).slice(-8000);
-    };
-    child.stdout?.on('data', keep);
-    child.stderr?.on('data', keep);
-    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
-  }
-
-  static spawn(env: Record<string, string>): DlqWorker {
+export const DlqWorker = {
+  spawn(env: Record<string, string>): DlqWorker {
     assertBuilt();
-    const child = spawn(process.execPath, [CLI, 'worker', '--config', DLQ_CONFIG], {
-      cwd: ROOT,
-      env: { ...process.env, DW_LOG_LEVEL: 'warn', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    return new DlqWorker(child);
-  }
-
-  get pid(): number | undefined {
-    return this.child.pid;
-  }
-
-  get running(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
-  }
-
-  output(): string {
-    return this.tail;
-  }
-
-  /** SIGKILL: no chance to finish, release locks or close connections. */
-  async kill(): Promise<void> {
-    if (this.running) this.child.kill('SIGKILL');
-    await this.exited;
-  }
-
-  /** SIGTERM (in-flight jobs finish), then SIGKILL if it does not stop in time. */
-  async stop(timeoutMs = 10_000): Promise<void> {
-    if (!this.running) return;
-    this.child.kill('SIGTERM');
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
-    await this.exited;
-    clearTimeout(timer);
-  }
-}
+    return WorkerProcess.spawn({ DW_LOG_LEVEL: 'warn', ...env }, DLQ_CONFIG);
+  },
+};

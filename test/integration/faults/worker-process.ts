@@ -23,11 +23,11 @@ export class WorkerProcess {
     this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   }
 
-  static spawn(env: Record<string, string>): WorkerProcess {
-    for (const file of [CLI, WORKER_CONFIG]) {
-      if (!existsSync(file)) throw new Error(`${file} is missing: run \`npm run build\` before the fault tests`);
+  static spawn(env: Record<string, string>, config = WORKER_CONFIG): WorkerProcess {
+    for (const file of [CLI, config]) {
+      if (!existsSync(file)) throw new Error(`${file} is missing: run \`npm run build\` before these tests`);
     }
-    const child = spawn(process.execPath, [CLI, 'worker', '--config', WORKER_CONFIG], {
+    const child = spawn(process.execPath, [CLI, 'worker', '--config', config], {
       cwd: ROOT,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
