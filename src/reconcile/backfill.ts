@@ -3,11 +3,15 @@ import { dialectFor } from '../dialect/dialect-for';
 import { DualWriteError } from '../errors/dual-write-error';
 import type { RowImage } from '../outbox/change';
 import { OutboxWriter, type CapturedChange } from '../outbox/outbox-writer';
+import { classifyError } from '../errors/classify-error';
 import { encodeValue } from '../outbox/value-codec';
 import { ProgressStore } from './progress-store';
 import { openTargets, selectPairs, type ReconcileContext } from './reconcile-context';
 import { describeReconcileTable } from './reconcile-table';
 import { limitSession, resetSession } from './session-limits';
+
+/** Consecutive conflicts one page may meet before the backfill gives up (it resumes from there). */
+const MAX_PAGE_RETRIES = 20;
 
 export interface BackfillOptions {
   /** The entity to copy (TypeORM metadata name). */
@@ -137,6 +141,7 @@ export async function backfill(ctx: ReconcileContext, options: BackfillOptions):
       return Number(queued) + (counts.waiting + counts.delayed + counts.prioritized + counts.active) * ctx.config.relay.jobSize;
     };
 
+    let failures = 0;
     for (;;) {
       if (options.signal?.aborted) {
         return { entity: entity.name, target, rows: state.rows, durationMs: Date.now() - started, resumed: saved !== undefined, complete: false };
@@ -164,8 +169,15 @@ export async function backfill(ctx: ReconcileContext, options: BackfillOptions):
         await runner.commitTransaction();
       } catch (error) {
         if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
+        // A deadlock or lock wait with the application's writes: this page
+        // gives way and is read again (the cursor did not move).
+        if (classifyError(error).class === 'transient' && ++failures <= MAX_PAGE_RETRIES) {
+          await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 25 * 2 ** failures)));
+          continue;
+        }
         throw error;
       }
+      failures = 0;
       ctx.relay.nudge();
       state.rows += count;
       if (count < pageSize) {
