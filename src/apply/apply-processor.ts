@@ -1,9 +1,11 @@
 import type { Job } from 'bullmq';
 import type { DeadLetterFailure } from '../dead-letter/dead-letter';
 import { classifyError, type Classified } from '../errors/classify-error';
+import { DualWriteError } from '../errors/dual-write-error';
 import type { Logger } from '../observability/logger';
 import type { Change } from '../outbox/change';
 import type { ApplyJobData } from '../queue/apply-job';
+import { checkApplyJob } from '../queue/check-apply-job';
 import type { ApplyOutcome, ChangeApplier } from './change-applier';
 
 /** What a processed job did: the applier's counts plus what went to the dead-letter queue. */
@@ -46,11 +48,17 @@ export async function processApplyJob(
   deadLetter: DeadLetterSink,
   logger: Logger,
 ): Promise<JobOutcome> {
-  const changes = job.data.changes;
   const attempt = job.attemptsMade + 1;
   const lastAttempt = attempt >= (job.opts.attempts ?? 1);
+  // A malformed change (a corrupted or foreign job) is kept as a dead letter at once; the rest apply.
+  const { changes, rejected } = checkApplyJob(job.data, job.id);
+  for (const { change, code, message } of rejected) {
+    const error = new DualWriteError(code, message, { entity: change.entity });
+    await deadLetter(change, failureOf(classifyError(error), error), { attempts: attempt, firstFailedAt: Date.now() });
+  }
+  if (changes.length === 0) return { applied: 0, skipped: 0, deadLettered: rejected.length };
   try {
-    return { ...(await applier.apply(changes)), deadLettered: 0 };
+    return { ...(await applier.apply(changes)), deadLettered: rejected.length };
   } catch (error) {
     const history: FailureHistory = { attempts: attempt, firstFailedAt: job.data.firstFailedAt ?? Date.now() };
     const classified = classifyError(error);
@@ -63,7 +71,7 @@ export async function processApplyJob(
         { job: job.id, attempt, changes: changes.length, failure: classified },
         `apply failed ${classified.class === 'permanent' ? 'permanently' : 'on its last attempt'}; isolating the failing changes: ${messageOf(error)}`,
       );
-      const total: JobOutcome = { applied: 0, skipped: 0, deadLettered: 0 };
+      const total: JobOutcome = { applied: 0, skipped: 0, deadLettered: rejected.length };
       await isolate(changes, error, { applier, deadLetter, lastAttempt, history, total });
       return total;
     } catch (retried) {
@@ -134,7 +142,8 @@ export async function deadLetterFailedJob(job: Job<ApplyJobData, JobOutcome>, er
   // A stalled-out job failed when it was taken the last time, without being
   // tried then: that start is not an attempt.
   const attempts = stalled ? Math.max(1, job.attemptsStarted - 1) : job.attemptsMade;
-  const history: FailureHistory = { attempts, firstFailedAt: job.data.firstFailedAt ?? Date.now() };
-  for (const change of job.data.changes) await deadLetter(change, failure, history);
-  return job.data.changes.length;
+  const history: FailureHistory = { attempts, firstFailedAt: job.data?.firstFailedAt ?? Date.now() };
+  const { changes, rejected } = checkApplyJob(job.data, job.id);
+  for (const change of [...changes, ...rejected.map((r) => r.change)]) await deadLetter(change, failure, history);
+  return changes.length + rejected.length;
 }

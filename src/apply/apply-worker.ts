@@ -7,6 +7,7 @@ import { DualWriteError } from '../errors/dual-write-error';
 import type { ReplicatedEntity } from '../metadata/replicated-entity';
 import type { Logger } from '../observability/logger';
 import { applyQueueName, type ApplyJobData } from '../queue/apply-job';
+import { checkApplyJob } from '../queue/check-apply-job';
 import { redisOptionsOf } from '../queue/redis-connection';
 import type { DualWriteEvents } from '../observability/dual-write-events';
 import { backoffDelay } from './backoff';
@@ -110,7 +111,7 @@ function createWorker(
     async (job) => {
       const outcome = await processApplyJob(job, applier, sink, log);
       if (events.listenerCount('applied') > 0) {
-        events.emit('applied', { target, changes: job.data.changes, ...outcome, finishedAt: Date.now() });
+        events.emit('applied', { target, changes: checkApplyJob(job.data, job.id).changes, ...outcome, finishedAt: Date.now() });
       }
       return outcome;
     },

@@ -77,12 +77,35 @@ export async function main(argv: string[]): Promise<number> {
       strict: true,
     }));
   } catch (error) {
-    throw usageError(`dualwrite ${verb}: ${(error as Error).message}`);
+    throw usageError(`dualwrite ${verb}: ${argumentProblem(error as Error & { code?: string }, verb, command.options)}`);
   }
   return command.run(values, positionals);
 }
 
-/** Runs the CLI and sets the exit code; errors become one clear line on stderr. */
+/** parseArgs' complaint, said in the CLI's own words, with the options the verb does take. */
+function argumentProblem(error: Error & { code?: string }, verb: string, options: Record<string, { type: 'string' | 'boolean' }>): string {
+  const flags = ['config', ...Object.keys(options)].map((name) => `--${name}${(options[name]?.type ?? 'string') === 'string' ? ' <value>' : ''}`);
+  const known = `Options of \`dualwrite ${verb}\`: ${flags.join(', ')}.`;
+  const option = /'(-[^']*)'/.exec(error.message)?.[1];
+  switch (error.code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      return `unknown option ${option ?? ''}. ${known}`;
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      return /argument missing/.test(error.message)
+        ? `option ${option?.replace(/^-\w, /, '') ?? ''} needs a value. ${known}`
+        : `option ${option?.replace(/^-\w, /, '') ?? ''} takes no value. ${known}`;
+    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
+      return `unexpected argument ${/'([^']*)'/.exec(error.message)?.[1] ?? ''}; \`dualwrite ${verb}\` takes options only. ${known}`;
+    default:
+      return error.message;
+  }
+}
+
+/**
+ * Runs the CLI and sets the exit code; errors become one clear line on
+ * stderr. An error that is not the library's own (a driver's, or a bug) is
+ * shown as its message too; `DUALWRITE_DEBUG=1` adds its stack trace.
+ */
 export function runCli(argv: string[]): void {
   main(argv).then(
     (code) => {
@@ -91,8 +114,11 @@ export function runCli(argv: string[]): void {
     (error: unknown) => {
       if (isDualWriteError(error)) {
         process.stderr.write(`dualwrite: ${error.message} [${error.code}]\n`);
-      } else {
+      } else if (process.env.DUALWRITE_DEBUG) {
         process.stderr.write(`dualwrite: ${(error as Error)?.stack ?? String(error)}\n`);
+      } else {
+        const message = error instanceof Error ? `${error.name === 'Error' ? '' : `${error.name}: `}${error.message}` : String(error);
+        process.stderr.write(`dualwrite: unexpected error: ${message.split('\n')[0]}\n(Set DUALWRITE_DEBUG=1 for the stack trace, and report it if the cause is not in your setup.)\n`);
       }
       process.exitCode = 1;
     },

@@ -7,6 +7,9 @@ export async function workerCommand(options: { config?: string; targets?: string
     throw usageError(`--concurrency takes a positive whole number, got "${options.concurrency}".`);
   }
   const targets = options.targets?.split(',').map((t) => t.trim()).filter(Boolean);
+  if (targets !== undefined && targets.length === 0) {
+    throw usageError(`--targets takes a comma-separated list of target names (e.g. --targets reporting,search), got "${options.targets}".`);
+  }
   const dw = await DualWrite.start(loadConfig(options.config));
   let worker: { close(): Promise<void> };
   try {

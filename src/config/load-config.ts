@@ -29,6 +29,7 @@ function installTypeScriptHook(from: string): void {
     const source = require('node:fs').readFileSync(filename, 'utf8') as string;
     const output = ts.transpileModule(source, {
       fileName: filename,
+      reportDiagnostics: true,
       compilerOptions: {
         module: ts.ModuleKind.CommonJS,
         target: ts.ScriptTarget.ES2022,
@@ -39,6 +40,15 @@ function installTypeScriptHook(from: string): void {
         inlineSourceMap: true,
       },
     });
+    const syntax = (output.diagnostics ?? []).filter((d) => d.category === ts.DiagnosticCategory.Error);
+    if (syntax.length > 0) {
+      const lines = syntax.slice(0, 3).map((d) => {
+        const at = d.file && d.start !== undefined ? d.file.getLineAndCharacterOfPosition(d.start) : undefined;
+        const where = at ? `${path.relative(process.cwd(), filename) || filename}:${at.line + 1}:${at.character + 1}` : filename;
+        return `${where}: ${ts.flattenDiagnosticMessageText(d.messageText, ' ')}`;
+      });
+      throw new SyntaxError(`TypeScript syntax error${syntax.length > 1 ? 's' : ''}: ${lines.join('; ')}`);
+    }
     (module as unknown as { _compile(code: string, file: string): void })._compile(output.outputText, filename);
   };
   typescriptHookInstalled = true;
@@ -64,7 +74,7 @@ export function loadConfig(file = 'ormconfig.ts', cwd = process.cwd()): DualWrit
   } catch (error) {
     throw new DualWriteError(
       'CONFIG_LOAD_FAILED',
-      `Config file ${absolute} failed to load: ${(error as Error).message}`,
+      `Config file ${absolute} failed to load: ${reason(error, path.dirname(absolute))} Fix the file (or what it imports) and run the command again.`,
       { option: '--config' },
       { cause: error },
     );
@@ -80,8 +90,28 @@ export function loadConfig(file = 'ormconfig.ts', cwd = process.cwd()): DualWrit
   return config as DualWriteConfig;
 }
 
+/** The error's first line, and where in the user's own files it was thrown (never the whole stack). */
+function reason(error: unknown, dir: string): string {
+  const message = (error instanceof Error ? error.message : String(error)).split('\n')[0].trim();
+  const name = error instanceof Error && error.name !== 'Error' ? `${error.name}: ` : '';
+  const frame = error instanceof Error && !(error instanceof SyntaxError) ? userFrame(error.stack ?? '', dir) : undefined;
+  return `${name}${message.replace(/\.?$/, '.')}${frame ? ` (at ${frame})` : ''}`;
+}
+
+function userFrame(stack: string, dir: string): string | undefined {
+  for (const line of stack.split('\n').slice(1)) {
+    const match = /\(?((?:\/|[A-Za-z]:\\)[^()]+?):(\d+):(\d+)\)?$/.exec(line.trim());
+    if (match && match[1].startsWith(dir) && !match[1].includes(`${path.sep}node_modules${path.sep}`)) {
+      return `${path.relative(process.cwd(), match[1]) || match[1]}:${match[2]}`;
+    }
+  }
+  return undefined;
+}
+
 function describe(value: unknown): string {
   if (value === null || value === undefined) return String(value);
+  if (typeof value === 'function') return 'a function (export the config itself, not a factory that makes it)';
+  if (value instanceof Promise) return 'a Promise (export the config itself; build DataSources synchronously, connect nothing at load)';
   if (typeof value === 'object') return `an object with keys [${Object.keys(value).join(', ')}]`;
   return typeof value;
 }

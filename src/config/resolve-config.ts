@@ -12,6 +12,77 @@ function isDataSource(value: unknown): boolean {
   return typeof value === 'object' && value !== null && 'options' in value && typeof (value as { initialize?: unknown }).initialize === 'function';
 }
 
+/** What to say about a value that should have been a DataSource. */
+function notADataSource(value: unknown): string {
+  if (typeof value === 'object' && value !== null && 'type' in value && !('initialize' in value)) {
+    return 'got DataSource options, not a DataSource: wrap them, new DataSource({ type: ..., ... }).';
+  }
+  return `expected a TypeORM DataSource (new DataSource({ type: "postgres", ... })), got ${describeValue(value)}.`;
+}
+
+function describeValue(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object' && value !== null) return `an object with keys [${Object.keys(value).join(', ')}]`;
+  return JSON.stringify(value) ?? typeof value;
+}
+
+/** `unknown option; did you mean "retry"? known: …` */
+function unknownOption(key: string, known: readonly string[]): string {
+  const near = known.find((k) => k.toLowerCase() === key.toLowerCase()) ?? known.find((k) => editDistance(k.toLowerCase(), key.toLowerCase()) <= 2);
+  return `unknown option${near ? `; did you mean "${near}"?` : '.'} Known: ${known.join(', ')}.`;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length];
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+function checkLogger(logger: unknown): void {
+  if (logger === undefined) return;
+  if (typeof logger !== 'object' || logger === null) throw invalid('logger', `expected a pino logger or { level }, got ${describeValue(logger)}.`);
+  if (typeof (logger as { child?: unknown }).child === 'function') return;
+  for (const key of Object.keys(logger)) {
+    if (key !== 'level') throw invalid(`logger.${key}`, `${unknownOption(key, ['level'])} (Pass a pino logger for anything more.)`);
+  }
+  const level = (logger as { level?: unknown }).level;
+  if (level !== undefined && (typeof level !== 'string' || !LOG_LEVELS.includes(level))) {
+    throw invalid('logger.level', `expected one of ${LOG_LEVELS.join(', ')}, got ${describeValue(level)}.`);
+  }
+}
+
+function checkRedis(redis: unknown): void {
+  if (redis === undefined || redis === null || (typeof redis !== 'string' && typeof redis !== 'object') || Array.isArray(redis)) {
+    throw invalid('redis', `expected ioredis connection options ({ host, port }) or a redis:// URL, got ${describeValue(redis)}.`);
+  }
+  if (typeof redis === 'string') {
+    let protocol: string;
+    try {
+      protocol = new URL(redis).protocol;
+    } catch {
+      throw invalid('redis', 'expected a URL like redis://host:6379/0 (or rediss:// for TLS), or ioredis options ({ host, port }).');
+    }
+    if (protocol !== 'redis:' && protocol !== 'rediss:') {
+      throw invalid('redis', `a Redis URL starts with redis:// or rediss://, not ${protocol}//.`);
+    }
+    return;
+  }
+  const { host, port } = redis as { host?: unknown; port?: unknown };
+  if (host !== undefined && typeof host !== 'string') throw invalid('redis.host', `expected a host name, got ${describeValue(host)}.`);
+  if (port !== undefined && (typeof port !== 'number' || !Number.isInteger(port) || port <= 0 || port > 65535)) {
+    throw invalid('redis.port', `expected a port number from 1 to 65535, got ${describeValue(port)}.`);
+  }
+}
+
 function positiveInt(option: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
@@ -36,9 +107,9 @@ function booleanOption(option: string, value: unknown, fallback: boolean): boole
 
 function section<T extends object>(option: string, value: unknown, keys: readonly string[]): Partial<T> {
   if (value === undefined) return {};
-  if (typeof value !== 'object' || value === null) throw invalid(option, 'expected an object.');
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid(option, `expected an object, got ${describeValue(value)}.`);
   for (const key of Object.keys(value)) {
-    if (!keys.includes(key)) throw invalid(`${option}.${key}`, `unknown option; known: ${keys.join(', ')}.`);
+    if (!keys.includes(key)) throw invalid(`${option}.${key}`, unknownOption(key, keys));
   }
   return value as Partial<T>;
 }
@@ -52,22 +123,21 @@ export function resolveConfig(config: DualWriteConfig): ResolvedConfig {
     throw new DualWriteError('CONFIG_INVALID', 'The dual-write config must be an object: export default defineDualWrite({ primary, targets, redis }).');
   }
   for (const key of Object.keys(config)) {
-    if (!TOP_LEVEL_KEYS.has(key)) throw invalid(key, `unknown option; known: ${[...TOP_LEVEL_KEYS].join(', ')}.`);
+    if (!TOP_LEVEL_KEYS.has(key)) throw invalid(key, unknownOption(key, [...TOP_LEVEL_KEYS]));
   }
-  if (!isDataSource(config.primary)) throw invalid('primary', 'expected a TypeORM DataSource (new DataSource({ type: "postgres", ... })).');
-  if (typeof config.targets !== 'object' || config.targets === null || Object.keys(config.targets).length === 0) {
-    throw invalid('targets', 'expected an object of named target DataSources, e.g. { reporting: reportingDataSource }.');
+  if (!isDataSource(config.primary)) throw invalid('primary', notADataSource(config.primary));
+  if (typeof config.targets !== 'object' || config.targets === null || Array.isArray(config.targets) || Object.keys(config.targets).length === 0) {
+    throw invalid('targets', `expected an object of named target DataSources, e.g. { reporting: reportingDataSource }, got ${describeValue(config.targets)}.`);
   }
   for (const [name, target] of Object.entries(config.targets)) {
     if (!TARGET_NAME.test(name)) {
       throw invalid(`targets.${name}`, 'a target name starts with a letter and holds only letters, digits, "_" and "-" (at most 64).');
     }
-    if (!isDataSource(target)) throw invalid(`targets.${name}`, 'expected a TypeORM DataSource.');
+    if (!isDataSource(target)) throw invalid(`targets.${name}`, notADataSource(target));
     if (target === config.primary) throw invalid(`targets.${name}`, 'a target cannot be the primary DataSource itself.');
   }
-  if (config.redis === undefined || config.redis === null || (typeof config.redis !== 'string' && typeof config.redis !== 'object')) {
-    throw invalid('redis', 'expected ioredis connection options ({ host, port }) or a redis:// URL.');
-  }
+  checkRedis(config.redis);
+  checkLogger(config.logger);
   if (config.queuePrefix !== undefined && (typeof config.queuePrefix !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(config.queuePrefix))) {
     throw invalid('queuePrefix', 'expected a non-empty string of letters, digits, "_", "." and "-".');
   }
@@ -101,7 +171,10 @@ export function resolveConfig(config: DualWriteConfig): ResolvedConfig {
     throw invalid('observability.metricsPort', 'expected a port number from 1 to 65535, or 0 to turn the metrics server off.');
   }
   const jitter = retry.jitter ?? DEFAULTS.retry.jitter;
-  if (typeof jitter !== 'number' || jitter < 0 || jitter > 1) throw invalid('retry.jitter', 'expected a number from 0 to 1.');
+  if (typeof jitter !== 'number' || jitter < 0 || jitter > 1) throw invalid('retry.jitter', `expected a number from 0 to 1, got ${describeValue(jitter)}.`);
+  const delay = positiveInt('retry.delay', retry.delay, DEFAULTS.retry.delay);
+  const maxDelay = positiveInt('retry.maxDelay', retry.maxDelay, Math.max(delay, DEFAULTS.retry.maxDelay));
+  if (maxDelay < delay) throw invalid('retry.maxDelay', `${maxDelay} is smaller than retry.delay (${delay}); the cap of the backoff must be at least its first delay.`);
 
   return {
     ...config,
@@ -115,8 +188,8 @@ export function resolveConfig(config: DualWriteConfig): ResolvedConfig {
     },
     retry: {
       attempts: positiveInt('retry.attempts', retry.attempts, DEFAULTS.retry.attempts),
-      delay: positiveInt('retry.delay', retry.delay, DEFAULTS.retry.delay),
-      maxDelay: positiveInt('retry.maxDelay', retry.maxDelay, DEFAULTS.retry.maxDelay),
+      delay,
+      maxDelay,
       jitter,
     },
     worker: {

@@ -61,11 +61,21 @@ const MYSQL_PERMANENT: Record<string, string> = {
   ER_WRONG_VALUE_FOR_TYPE: 'data',
   ER_INVALID_JSON_TEXT: 'data',
   ER_DATA_OUT_OF_RANGE: 'data',
+  // One statement larger than the target's max_allowed_packet: splitting the batch helps, retrying it whole does not.
+  ER_NET_PACKET_TOO_LARGE: 'too-large',
   ER_PARSE_ERROR: 'schema',
   ER_WRONG_VALUE_COUNT_ON_ROW: 'schema',
   ER_INVALID_DEFAULT: 'schema',
   ER_TABLEACCESS_DENIED_ERROR: 'permission',
   ER_COLUMNACCESS_DENIED_ERROR: 'permission',
+};
+/** The library's own errors that no retry can fix, with their reason. */
+const PERMANENT_CODES: Partial<Record<string, string>> = {
+  TARGET_TABLE_MISSING: 'schema',
+  TARGET_COLUMN_MISSING: 'schema',
+  ENTITY_NOT_FOUND: 'schema',
+  PAYLOAD_INVALID: 'payload',
+  KEY_TOO_LONG: 'data',
 };
 const NODE_TRANSIENT = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOTFOUND']);
 const TRANSIENT_MESSAGES = /Connection terminated|connection is closed|Connection lost|timeout exceeded when trying to connect|Client has encountered a connection error|server closed the connection|Can't add new command when connection is in closed state|the database system is (starting up|shutting down)|is not currently accepting connections|Too many connections|Pool is closed/i;
@@ -77,10 +87,8 @@ const TRANSIENT_MESSAGES = /Connection terminated|connection is closed|Connectio
  */
 export function classifyError(error: unknown): Classified {
   if (isDualWriteError(error)) {
-    const permanent = ['TARGET_TABLE_MISSING', 'TARGET_COLUMN_MISSING', 'ENTITY_NOT_FOUND', 'PAYLOAD_INVALID'];
-    return permanent.includes(error.code)
-      ? { class: 'permanent', reason: 'schema', code: error.code }
-      : { class: 'transient', reason: 'unknown', code: error.code };
+    const reason = PERMANENT_CODES[error.code];
+    return reason ? { class: 'permanent', reason, code: error.code } : { class: 'transient', reason: 'unknown', code: error.code };
   }
   const e = error as { driverError?: unknown; code?: unknown; errno?: unknown; message?: unknown } | undefined;
   const inner = (e?.driverError ?? e) as { code?: unknown; errno?: unknown; sqlState?: unknown; message?: unknown } | undefined;

@@ -2,7 +2,7 @@ import type { DataSource, EntityMetadata } from 'typeorm';
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata';
 import { DualWriteError } from '../errors/dual-write-error';
 import { getReplicationStorage, type ReplicateOptions, type ReplicationRecord } from './replication-storage';
-import { valueKindOf, type ValueKind } from './value-kind';
+import { unsupportedTypeOf, valueKindOf, type ValueKind } from './value-kind';
 
 /** One replicated column, resolved against TypeORM's metadata. */
 export interface ReplicatedColumn {
@@ -141,6 +141,17 @@ function resolveEntity(
       }
       continue;
     }
+    const unsupported = unsupportedTypeOf(column);
+    if (unsupported) {
+      throw new DualWriteError(
+        'COLUMN_TYPE_UNSUPPORTED',
+        `Entity "${entity}" column "${column.propertyPath}" has type "${unsupported}", which typeorm-dualwrite cannot replicate: ` +
+          `the drivers return spatial, geometric and interval values as objects that a target cannot take back as they are. ` +
+          `Keep it on the primary with @NotReplicated() (or @Replicate({ notReplicated: ['${column.propertyPath}'] })), ` +
+          `and replicate a text or json copy of it (its WKT, say) if a target needs it.`,
+        { entity, column: column.propertyPath },
+      );
+    }
     columns.push({
       databaseName: column.databaseName,
       propertyPath: column.propertyPath,
@@ -149,6 +160,30 @@ function resolveEntity(
       nullable: column.isNullable,
       metadata: column,
     });
+  }
+  for (const name of options.notReplicated ?? []) {
+    if (!metadata.columns.some((c) => c.propertyPath === name || c.databaseName === name)) {
+      // A typo here would replicate the very column it was meant to keep back.
+      throw new DualWriteError(
+        'COLUMN_UNKNOWN',
+        `@Replicate on entity "${entity}" lists "${name}" in notReplicated, but the entity has no column of that name, so nothing is kept back. ` +
+          `Use a property name or database column name of "${entity}": ${metadata.columns.map((c) => c.propertyPath).join(', ')}.`,
+        { entity, column: name, option: 'notReplicated' },
+      );
+    }
+  }
+  for (const keyed of [['table', options.table], ['columns', options.columns]] as const) {
+    if (typeof keyed[1] !== 'object' || keyed[1] === null) continue;
+    for (const unknownTarget of Object.keys(keyed[1])) {
+      if (!options.to.includes(unknownTarget)) {
+        throw new DualWriteError(
+          'TARGET_UNKNOWN',
+          `@Replicate on entity "${entity}" has ${keyed[0] === 'table' ? 'a table name' : 'column renames'} for "${unknownTarget}", ` +
+            `which is not in its "to" list (${options.to.join(', ')}). Fix the target name, or add it to "to".`,
+          { entity, target: unknownTarget, option: keyed[0] },
+        );
+      }
+    }
   }
   const primaryColumns = metadata.primaryColumns.map((pc) => columns.find((c) => c.metadata === pc)!);
 
@@ -167,16 +202,27 @@ function resolveEntity(
           { entity, target, column: from, option: 'columns' },
         );
       }
-      columnNames.set(column.databaseName, to);
-    }
-    for (const unknownTarget of Object.keys(options.columns ?? {})) {
-      if (!options.to.includes(unknownTarget)) {
+      if (typeof to !== 'string' || to === '') {
         throw new DualWriteError(
-          'TARGET_UNKNOWN',
-          `@Replicate on entity "${entity}" has column renames for "${unknownTarget}", which is not in its "to" list (${options.to.join(', ')}).`,
-          { entity, target: unknownTarget, option: 'columns' },
+          'CONFIG_INVALID',
+          `@Replicate on entity "${entity}" renames column "${from}" for target "${target}" to ${JSON.stringify(to)}; a target column name is a non-empty string.`,
+          { entity, target, column: from, option: 'columns' },
         );
       }
+      columnNames.set(column.databaseName, to);
+    }
+    const seen = new Map<string, string>();
+    for (const [source, name] of columnNames) {
+      const other = seen.get(name);
+      if (other !== undefined) {
+        throw new DualWriteError(
+          'CONFIG_INVALID',
+          `@Replicate on entity "${entity}" writes both "${other}" and "${source}" into column "${name}" of target "${target}". ` +
+            `Rename one of them in @Replicate({ columns: { ${target}: { … } } }) so each target column receives one column.`,
+          { entity, target, column: name, option: 'columns' },
+        );
+      }
+      seen.set(name, source);
     }
     const table = typeof options.table === 'string' ? options.table : (options.table?.[target] ?? metadata.tableName);
     targets.set(target, { target, table, columnNames });

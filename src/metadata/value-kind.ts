@@ -64,3 +64,21 @@ export function valueKindOf(column: ColumnMetadata): ValueKind {
   if (name === 'tinyint' && (column as { width?: number }).width === 1) return 'boolean';
   return KIND_BY_TYPE[name] ?? 'other';
 }
+
+/**
+ * Column types whose values the drivers hand back as structured objects (or
+ * engine-specific binary) that no target can take back as they are: spatial
+ * and geometric types of both engines, and PostgreSQL's `interval`. A
+ * replicated column of one of these fails at start-up (`COLUMN_TYPE_UNSUPPORTED`)
+ * rather than dead-lettering every change later.
+ */
+export const UNSUPPORTED_TYPES: ReadonlySet<string> = new Set([
+  'geometry', 'geography', 'point', 'linestring', 'polygon', 'multipoint', 'multilinestring', 'multipolygon',
+  'geometrycollection', 'line', 'lseg', 'box', 'path', 'circle', 'interval',
+]);
+
+/** The column's type name when it is one the library cannot replicate. */
+export function unsupportedTypeOf(column: ColumnMetadata): string | undefined {
+  const type = typeof column.type === 'string' ? column.type.toLowerCase() : undefined;
+  return type !== undefined && UNSUPPORTED_TYPES.has(type) ? type : undefined;
+}

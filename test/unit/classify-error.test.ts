@@ -30,9 +30,11 @@ describe('classifyError', () => {
   });
 
   it('makes a missing target table or column, an unknown entity and a bad payload permanent', () => {
-    for (const code of ['TARGET_TABLE_MISSING', 'TARGET_COLUMN_MISSING', 'ENTITY_NOT_FOUND', 'PAYLOAD_INVALID'] as const) {
+    for (const code of ['TARGET_TABLE_MISSING', 'TARGET_COLUMN_MISSING', 'ENTITY_NOT_FOUND'] as const) {
       expect(classifyError(new DualWriteError(code, 'x'))).toEqual({ class: 'permanent', reason: 'schema', code });
     }
+    expect(classifyError(new DualWriteError('PAYLOAD_INVALID', 'x'))).toEqual({ class: 'permanent', reason: 'payload', code: 'PAYLOAD_INVALID' });
+    expect(classifyError(new DualWriteError('KEY_TOO_LONG', 'x'))).toEqual({ class: 'permanent', reason: 'data', code: 'KEY_TOO_LONG' });
   });
 
   it('retries its own other errors', () => {
