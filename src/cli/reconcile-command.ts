@@ -39,7 +39,7 @@ export async function reconcileCommand(values: Values): Promise<number> {
   }
   if (values.json === true) process.stdout.write(`${JSON.stringify(reports, null, 2)}\n`);
   else process.stdout.write(reports.map(describe).join(''));
-  const unrepaired = reports.some((r) => r.missing + r.extra + r.changed > r.repaired);
+  const unrepaired = reports.some((r) => r.missing + r.extra + r.changed > r.repaired || r.truncated);
   if (unrepaired && values.repair !== true && values.json !== true) {
     process.stdout.write('Drift found. `dualwrite reconcile --repair` re-emits these rows from the primary through the outbox.\n');
   }
@@ -51,7 +51,8 @@ function describe(r: ReconcileReport): string {
   const head = `${r.entity} → ${r.target}: ${r.status.toUpperCase()}, ${r.rowsCompared} rows compared (target ${r.targetRows}) in ${seconds} s, ${r.chunks} chunks`;
   const counts = r.missing + r.extra + r.changed > 0 ? `; ${r.missing} missing, ${r.extra} extra, ${r.changed} changed, ${r.repaired} repaired` : '';
   const hot = r.hotKeys > 0 ? `; ${r.hotKeys} keys in ${r.chunksSkippedHot} chunks skipped while in flight (checked again next run)` : '';
-  const lines = [`${head}${counts}${hot}${r.resumed ? ' (resumed)' : ''}\n`];
+  const truncated = r.truncated ? '; more differences than one run handles: only the first 100000 were looked at (a target that lacks most rows wants `dualwrite backfill`)' : '';
+  const lines = [`${head}${counts}${hot}${truncated}${r.resumed ? ' (resumed)' : ''}\n`];
   if (r.samples.missing.length) lines.push(`    missing: ${r.samples.missing.join(' ')}\n`);
   if (r.samples.extra.length) lines.push(`    extra:   ${r.samples.extra.join(' ')}\n`);
   if (r.samples.changed.length) lines.push(`    changed: ${r.samples.changed.map((c) => `${c.key} (${c.columns.join(', ')})`).join(' ')}\n`);

@@ -48,11 +48,11 @@ export interface PrimaryChunk {
 }
 
 /** Parts of each session's share of a chunk, summed in the chunk's own scan. */
-const SUBPARTS = 16;
+const SUBPARTS = 64;
 
 /** Parts per bisection level, and the size at which rows are compared one by one. */
 const FANOUT = 64;
-const LEAF = 256;
+const LEAF = 4096;
 const MAX_DEPTH = 8;
 
 /**

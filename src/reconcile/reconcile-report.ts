@@ -47,6 +47,11 @@ export interface ReconcileReport {
   finishedAt: string;
   /** The run continued an interrupted one from its last chunk. */
   resumed: boolean;
+  /**
+   * More than 100,000 keys differed: only those were looked at and counted
+   * (status `incomplete`). A target that lacks most rows wants `dualwrite backfill`.
+   */
+  truncated: boolean;
   /** Up to 20 keys per kind (key values only, never row values), for a first look. */
   samples: { missing: string[]; extra: string[]; changed: Array<{ key: string; columns: string[] }> };
 }

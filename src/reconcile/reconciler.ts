@@ -49,9 +49,14 @@ interface RunState {
   targetRows: number;
   /** Keys that differed on the first look (the SQL checksums), with their chunk and when they were seen. */
   suspects: Array<{ key: string[]; kind: DriftKind; chunk: number; seenAt: number }>;
+  /** More suspects than MAX_SUSPECTS: the rest were not looked at. */
+  truncated?: boolean;
 }
 
 const FIRST_CHUNK = 20_000;
+const SESSIONS = 2;
+/** Suspects one run looks at; past that, the run reports itself truncated (a target that lacks most rows wants a backfill). */
+const MAX_SUSPECTS = 100_000;
 const MIN_CHUNK = 200;
 const MAX_CHUNK = 500_000;
 const SAMPLES = 20;
@@ -117,11 +122,10 @@ class EntityReconciler {
     const primaryDs = this.ctx.config.primary;
     const targetDs = this.ctx.config.targets[this.target];
     const targetDialect = dialectFor(targetDs, { target: this.target });
-    // Two sessions per side: each side sums the two halves of a chunk at once, while the
-    // primary already reads the next chunk (and each database runs at most two of our queries).
-    const sessions = Number(process.env.DW_RECONCILE_SESSIONS ?? 2);
-    const primaryRunners = Array.from({ length: sessions }, () => primaryDs.createQueryRunner('master'));
-    const targetRunners = Array.from({ length: sessions }, () => targetDs.createQueryRunner('master'));
+    // SESSIONS per side: each side sums its share of a chunk on each at once, while the primary
+    // already reads the next chunk (so each database runs at most SESSIONS of our queries).
+    const primaryRunners = Array.from({ length: SESSIONS }, () => primaryDs.createQueryRunner('master'));
+    const targetRunners = Array.from({ length: SESSIONS }, () => targetDs.createQueryRunner('master'));
     const [primaryRunner] = primaryRunners;
     const [targetRunner] = targetRunners;
     let table: ReconcileTable | undefined;
@@ -197,6 +201,10 @@ class EntityReconciler {
         for (const s of suspects) {
           const id = keyString(s.key);
           if (known.has(id)) continue;
+          if (state.suspects.length >= MAX_SUSPECTS) {
+            state.truncated = true;
+            break;
+          }
           known.add(id);
           state.suspects.push({ ...s, chunk: state.chunks, seenAt });
         }
@@ -278,7 +286,7 @@ class EntityReconciler {
     const sample = (kind: DriftKind) => outcome.drift.filter((d) => d.kind === kind).slice(0, SAMPLES);
     const repair = this.options.repair ?? false;
     const status: ReconcileReport['status'] =
-      outcome.hot.length > 0 ? 'incomplete' : outcome.drift.length === 0 ? 'clean' : !repair ? 'drift' : outcome.repaired >= outcome.drift.length ? 'repaired' : 'incomplete';
+      outcome.hot.length > 0 || state.truncated ? 'incomplete' : outcome.drift.length === 0 ? 'clean' : !repair ? 'drift' : outcome.repaired >= outcome.drift.length ? 'repaired' : 'incomplete';
     const finished = Date.now();
     return {
       entity: this.entity.name,
@@ -299,6 +307,7 @@ class EntityReconciler {
       startedAt: state.startedAt,
       finishedAt: new Date(finished).toISOString(),
       resumed,
+      truncated: state.truncated === true,
       samples: {
         missing: sample('missing').map((d) => keyString(d.key)),
         extra: sample('extra').map((d) => keyString(d.key)),

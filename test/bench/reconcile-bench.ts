@@ -248,16 +248,18 @@ export async function benchReconcile(): Promise<void> {
       const baseline = await rawUpserts(b);
       await b.target.query('TRUNCATE TABLE bench_item');
       await b.target.query('TRUNCATE TABLE dualwrite_version_ledger');
+      let emitted = 0;
       const ours = await timed(async () => {
-        const result = await backfill(b.dw, { entity: 'BenchItem', target: 't', maxBacklog: Number(process.env.DW_BENCH_BACKLOG ?? 20_000), pageSize: Number(process.env.DW_BENCH_PAGE ?? 2000) });
+        const result = await backfill(b.dw, { entity: 'BenchItem', target: 't' });
         if (result.rows !== ROWS) throw new Error(`backfill copied ${result.rows} rows`);
-        if (process.env.DW_BENCH_TRACE) process.stdout.write(`backfill emitted in ${result.durationMs} ms\n`);
+        emitted = result.durationMs;
         await drained(b);
       });
       const [{ n }] = (await b.target.query('SELECT COUNT(*) AS n FROM bench_item')) as Array<{ n: string }>;
       if (Number(n) !== ROWS) throw new Error(`backfill left ${n}/${ROWS} rows in the target`);
       const rate = (ms: number) => (ROWS * 1000) / ms;
       line(`[postgres → mariadb] backfill of ${ROWS} rows until applied, rows/s`, rate(ours), rate(baseline), 'rows/s', baseline / ours, '≥ 0.50×');
+      process.stdout.write(`  (the backfill itself had written every row to the outbox after ${(emitted / 1000).toFixed(1)} s; the rest is relay and apply)\n`);
     } finally {
       await stopWorker(b);
     }

@@ -71,7 +71,7 @@ describe.each(PAIRS)('reconcile --repair during a write stream, %s → %s', (pri
       }
     })();
     try {
-      await hotStream(f.primary, source, seededRandom(seed + 1), 1500);
+      await hotStream(f.primary, source, seededRandom(seed + 1), 1000);
     } finally {
       streaming = false;
       await Promise.all([loop, drifter]);

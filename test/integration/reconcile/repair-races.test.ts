@@ -75,6 +75,20 @@ describe.each(PAIRS)('repair races with an open application transaction, %s → 
     expect((await f.converged(['FaultItem'])).differences).toEqual([]);
   });
 
+  it('a repair gives way to a transaction that holds the row for long: the key is left for later, the application is not blocked', async () => {
+    await f.target.query(`UPDATE ${q('fault_item')} SET qty = 777 WHERE id = 3`);
+    const app = await preCommit(`UPDATE ${pq('fault_item')} SET qty = 3 WHERE id = 3`, {
+      op: 'upsert',
+      id: 3,
+      row: { id: 3, label: 'v0-3', qty: 3, note: null },
+    });
+    // The application transaction stays open until after the run: a repair that waited for it would never return.
+    const [report] = await reconcile(f.dw, { ...options, lockTimeout: 300, hotRounds: 1 });
+    expect(report).toMatchObject({ repaired: 0, hotKeys: 1, status: 'incomplete' });
+    await app.commitAfter(0);
+    expect((await f.converged(['FaultItem'])).differences).toEqual([]);
+  });
+
   it('an extra row that a transaction has inserted on the primary but not committed: the insert survives the delete', async () => {
     await f.target.query(`INSERT INTO ${q('fault_item')} (id, ${q('label')}, qty, note) VALUES (50, 'ghost', 0, NULL)`);
     const app = await preCommit(`INSERT INTO ${pq('fault_item')} (id, ${pq('label')}, qty, note) VALUES (50, 'real', 5, NULL)`, {
