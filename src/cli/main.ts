@@ -8,6 +8,7 @@ import { dlqCommand } from './dlq-command';
 import { statusCommand, STATUS_HELP, STATUS_OPTIONS } from './status-command';
 import { reconcileCommand, reconcileOptions, RECONCILE_HELP } from './reconcile-command';
 import { backfillCommand, backfillOptions, BACKFILL_HELP } from './backfill-command';
+import { dashboardCommand, DASHBOARD_HELP, DASHBOARD_OPTIONS } from './dashboard-command';
 
 const HELP = `dualwrite <verb> [options]
 
@@ -23,7 +24,7 @@ Verbs:
                           send the rows' CURRENT state through the version gate again
   dlq discard <id…|--all> [--target T] [--entity E] [--yes]
                           drop dead letters for good
-${STATUS_HELP}${RECONCILE_HELP}${BACKFILL_HELP}
+${STATUS_HELP}${DASHBOARD_HELP}${RECONCILE_HELP}${BACKFILL_HELP}
 Every verb takes --config <path> (default ./ormconfig.ts).
 `;
 
@@ -42,6 +43,7 @@ const VERBS: Record<string, { options: Record<string, { type: 'string' | 'boolea
       }),
   },
   status: { options: STATUS_OPTIONS, run: (v) => statusCommand(v) },
+  dashboard: { options: DASHBOARD_OPTIONS, run: (v) => dashboardCommand(v) },
   reconcile: { options: reconcileOptions, run: (v) => reconcileCommand(v) },
   backfill: { options: backfillOptions, run: (v) => backfillCommand(v) },
   dlq: {

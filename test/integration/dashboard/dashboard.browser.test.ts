@@ -1,0 +1,237 @@
+/**
+ * The dashboard in a real headless Chromium (Debian's /usr/bin/chromium driven
+ * by playwright-core), against real PostgreSQL, Redis and BullMQ.
+ *
+ * Two dead letters are made by a worker whose target columns are too narrow:
+ * DlqItem 3 (no handler: the letter waits) and DlqNote 1 (its handler throws,
+ * so the letter's job FAILS: the failed job bull-board shows). Then:
+ * - an operator signs in, sees both on the overview, finds the failed job in
+ *   bull-board and the letters on the dead-letters page, fixes nothing but the
+ *   target, replays DlqItem 3 from the page and sees it applied in the target;
+ *   bull-board's "retry" of the failed dead-letter job is a replay too;
+ * - a viewer sees the same pages without replay buttons, and a direct
+ *   replay/retry request gets 403;
+ * - no or wrong credentials get 401; no page or API response holds the
+ *   @NotReplicated value.
+ * Screenshots go to docs/ (embedded in the README).
+ */
+import path from 'node:path';
+import { chromium, type Browser, type BrowserContext } from 'playwright-core';
+import { DataSource } from 'typeorm';
+import { DualWrite, runMigrations } from '../../../src';
+import { startDashboard, type RunningDashboard } from '../../../src/dashboard/dashboard-server';
+import { dlqEntities } from '../../fixtures/dlq-entities';
+import { eventually } from '../../support/compare';
+import { createDatabase, dataSource, type TestDatabase } from '../../support/databases';
+import { queuePrefix, removeQueues, REDIS } from '../../support/redis';
+import { createTargetTables, targetItems, widenTargetColumns } from '../dead-letter/dlq-tables';
+
+jest.setTimeout(60_000);
+
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const DOCS = path.resolve(__dirname, '../../../docs');
+const SECRET = 'hunter2-not-replicated';
+const LONG = 'too-long-for-the-target';
+const OPERATOR = { user: 'otto', password: 'operator-pass' };
+const VIEWER = { user: 'vera', password: 'viewer-pass' };
+
+function basic(user: string, password: string): string {
+  return `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+}
+
+describe('dashboard in Chromium (postgres → postgres)', () => {
+  const source = dlqEntities({
+    note: () => {
+      throw new Error('paging the on-call failed: postgres://pager:s3cr3t@pager.internal/alerts');
+    },
+  });
+  const prefix = queuePrefix();
+  let primaryDb: TestDatabase;
+  let targetDb: TestDatabase;
+  let primary: DataSource;
+  let target: DataSource;
+  let dw: DualWrite;
+  let worker: { close(): Promise<void> };
+  let dashboard: RunningDashboard;
+  let browser: Browser;
+  let operator: BrowserContext;
+  let viewer: BrowserContext;
+  let itemLetter: string;
+  let noteLetter: string;
+
+  beforeAll(async () => {
+    [primaryDb, targetDb] = await Promise.all([createDatabase('postgres', 'dwbp'), createDatabase('postgres', 'dwbt')]);
+    primary = dataSource(primaryDb, source.all);
+    target = new DataSource({ ...targetDb.options([]), synchronize: false });
+    await Promise.all([primary.initialize(), target.initialize()]);
+    await createTargetTables(target, 'postgres');
+    await runMigrations({ primary, targets: { t: target } });
+    dw = await DualWrite.start({
+      primary,
+      targets: { t: target },
+      redis: REDIS,
+      queuePrefix: prefix,
+      logger: { level: 'silent' },
+      retry: { attempts: 1 },
+      reconcile: { every: 0 },
+      deadLetter: { handlerAttempts: 1 },
+    });
+    worker = await dw.startWorker();
+    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+
+    await primary.getRepository(source.DlqItem).save(
+      [1, 2, 3, 4].map((id) => ({ id, label: id === 3 ? `${LONG}-3` : `i${id}`, qty: id, secret: SECRET })),
+    );
+    await primary.getRepository(source.DlqNote).save([{ id: 1, body: `${LONG}-note` }]);
+    const made = await eventually(async () => {
+      const letters = await dw.listDeadLetters();
+      const failed = await dw.deadLetters.queue('t').getJobCountByTypes('failed');
+      return letters.length === 2 && failed === 1;
+    }, 30_000, 50);
+    if (!made) throw new Error(`expected 2 dead letters, one with a failed handler: ${JSON.stringify(await dw.listDeadLetters())}`);
+    const letters = await dw.listDeadLetters();
+    itemLetter = letters.find((l) => l.change.entity === 'DlqItem')!.id;
+    noteLetter = letters.find((l) => l.change.entity === 'DlqNote')!.id;
+
+    dashboard = await startDashboard(dw, { port: 0, credentials: { operator: OPERATOR, viewer: VIEWER } });
+    operator = await browser.newContext({ httpCredentials: { username: OPERATOR.user, password: OPERATOR.password }, viewport: { width: 1280, height: 800 } });
+    viewer = await browser.newContext({ httpCredentials: { username: VIEWER.user, password: VIEWER.password }, viewport: { width: 1280, height: 800 } });
+    for (const context of [operator, viewer]) context.setDefaultTimeout(10_000);
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await dashboard?.close();
+    await worker?.close();
+    await dw?.close();
+    await primary?.destroy();
+    await target?.destroy();
+    await primaryDb?.drop();
+    await targetDb?.drop();
+    await removeQueues(prefix);
+  });
+
+  it('answers 401 without credentials or with wrong ones, in the browser and to direct requests', async () => {
+    // (Chromium itself turns a 401 page into net::ERR_INVALID_AUTH_CREDENTIALS: ask through the context's request API.)
+    const anonymous = await browser.newContext();
+    try {
+      const response = await anonymous.request.get(dashboard.url);
+      expect(response.status()).toBe(401);
+      expect(response.headers()['www-authenticate']).toMatch(/^Basic realm="dualwrite dashboard"/);
+      expect(await response.text()).not.toContain('Dead letters');
+    } finally {
+      await anonymous.close();
+    }
+    const wrong = await fetch(dashboard.url, { headers: { authorization: basic(OPERATOR.user, 'nope') } });
+    expect(wrong.status).toBe(401);
+    const noAuthPost = await fetch(new URL('api/dead-letters/replay', dashboard.url), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ ids: [itemLetter] }),
+    });
+    expect(noAuthPost.status).toBe(401);
+    const noAuthRetry = await fetch(new URL(`queues/api/queues/t.dead/d-1/retry`, dashboard.url), { method: 'PUT' });
+    expect(noAuthRetry.status).toBe(401);
+    expect(await dw.deadLetters.get(itemLetter)).toBeDefined();
+  });
+
+  it('shows an operator the overview, the failed job in bull-board and the dead letters, without secrets', async () => {
+    const page = await operator.newPage();
+    await page.goto(dashboard.url);
+    await expect(page.locator('header .who').textContent()).resolves.toBe('otto (operator)');
+    const row = page.locator('#targets tr[data-target="t"]');
+    await expect(row.locator('[data-field="dead-letters"]').textContent()).resolves.toBe('2');
+    await page.screenshot({ path: path.join(DOCS, 'dashboard-overview.png'), fullPage: true });
+
+    // bull-board: the dead-letter queue's failed job (the handler that threw).
+    await page.goto(new URL('queues/queue/t.dead?status=failed', dashboard.url).href);
+    await page.getByText('paging the on-call failed').first().waitFor();
+    const html = await page.content();
+    expect(html).not.toContain('s3cr3t');
+    expect(html).toContain('postgres://[redacted]@pager.internal');
+    await page.screenshot({ path: path.join(DOCS, 'dashboard-queues.png'), fullPage: true });
+
+    // The JSON bull-board's UI reads: row images without the @NotReplicated value, errors redacted.
+    const api = await page.request.get(new URL('queues/api/queues?activeQueue=t.dead&status=latest&page=1&jobsPerPage=10', dashboard.url).href);
+    expect(api.status()).toBe(200);
+    const body = await api.text();
+    expect(body).toContain(`${LONG}-3`);
+    expect(body).not.toContain(SECRET);
+    expect(body).not.toContain('s3cr3t');
+
+    await page.goto(new URL('dead-letters', dashboard.url).href);
+    await page.locator(`tr[data-letter="${itemLetter}"]`).waitFor();
+    await page.locator(`tr[data-letter="${noteLetter}"]`).waitFor();
+    expect(await page.content()).not.toContain(SECRET);
+    await page.screenshot({ path: path.join(DOCS, 'dashboard-dead-letters.png'), fullPage: true });
+    await page.close();
+  });
+
+  it('shows a viewer the same pages without replay, and refuses a viewer\'s direct requests with 403', async () => {
+    const page = await viewer.newPage();
+    await page.goto(dashboard.url);
+    await expect(page.locator('header .who').textContent()).resolves.toBe('vera (viewer)');
+    await page.goto(new URL('dead-letters', dashboard.url).href);
+    await page.locator(`tr[data-letter="${itemLetter}"]`).waitFor();
+    expect(await page.locator('button[data-action="replay"]').count()).toBe(0);
+    await page.getByText('Read-only: replaying and discarding need the operator role').waitFor();
+    await page.goto(new URL('queues/queue/t.dead?status=failed', dashboard.url).href);
+    await page.getByText('paging the on-call failed').first().waitFor();
+
+    const asViewer = { authorization: basic(VIEWER.user, VIEWER.password) };
+    const replay = await page.request.post(new URL('api/dead-letters/replay', dashboard.url).href, { data: { ids: [itemLetter] }, headers: asViewer });
+    expect(replay.status()).toBe(403);
+    const form = await page.request.post(new URL('dead-letters/replay', dashboard.url).href, { form: { id: itemLetter }, headers: asViewer });
+    expect(form.status()).toBe(403);
+    const version = noteLetter.split('/')[1];
+    for (const [method, url] of [
+      ['PUT', `queues/api/queues/t.dead/d-${version}/retry`],
+      ['PUT', `queues/api/queues/t.dead/d-${version}/clean`],
+      ['PUT', 'queues/api/queues/t.dead/retry/failed'],
+      ['PUT', 'queues/api/queues/t/pause'],
+      ['POST', 'queues/api/queues/t/add'],
+    ] as const) {
+      const response = await page.request.fetch(new URL(url, dashboard.url).href, { method, headers: asViewer, data: {} });
+      expect([method, url, response.status()]).toEqual([method, url, 403]);
+    }
+    expect((await dw.listDeadLetters()).map((l) => l.id).sort()).toEqual([itemLetter, noteLetter].sort());
+    await page.close();
+  });
+
+  it('lets an operator replay a dead letter from the page (and by bull-board retry), and the rows are applied', async () => {
+    // Even an operator cannot forge or drop changes through bull-board.
+    const asOperator = { authorization: basic(OPERATOR.user, OPERATOR.password) };
+    const add = await fetch(new URL('queues/api/queues/t/add', dashboard.url), { method: 'POST', headers: { ...asOperator, 'content-type': 'application/json' }, body: '{}' });
+    expect(add.status).toBe(403);
+    const crossSite = await fetch(new URL('dead-letters/replay', dashboard.url), {
+      method: 'POST',
+      headers: { ...asOperator, origin: 'https://evil.example', 'content-type': 'application/x-www-form-urlencoded' },
+      body: `id=${encodeURIComponent(itemLetter)}`,
+    });
+    expect(crossSite.status).toBe(403);
+
+    await widenTargetColumns(target, 'postgres');
+    const page = await operator.newPage();
+    await page.goto(new URL('dead-letters', dashboard.url).href);
+    await page.locator(`button[data-action="replay"][data-id="${itemLetter}"]`).click();
+    await page.getByText('Replayed 1 dead letter(s)').waitFor();
+    expect(await page.locator(`tr[data-letter="${itemLetter}"]`).count()).toBe(0);
+
+    // bull-board's retry of the failed dead-letter job replays the row (not the old job).
+    const version = noteLetter.split('/')[1];
+    const retried = await page.request.put(new URL(`queues/api/queues/t.dead/d-${version}/retry`, dashboard.url).href);
+    expect(retried.status()).toBe(200);
+
+    const applied = await eventually(async () => {
+      const items = await targetItems(target);
+      const notes = (await target.query('SELECT body FROM dlq_note WHERE id = 1')) as Array<{ body: string }>;
+      return items.labels.get(3) === `${LONG}-3` && notes[0]?.body === `${LONG}-note`;
+    }, 30_000, 50);
+    expect(applied).toBe(true);
+    expect((await targetItems(target)).secrets).toBe(0);
+    expect(await dw.listDeadLetters()).toEqual([]);
+    await page.goto(dashboard.url);
+    await expect(page.locator('#targets tr[data-target="t"] [data-field="dead-letters"]').textContent()).resolves.toBe('0');
+    await page.close();
+  });
+});
