@@ -92,10 +92,13 @@ function argumentProblem(error: Error & { code?: string }, verb: string, options
   switch (error.code) {
     case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
       return `unknown option ${option ?? ''}. ${known}`;
-    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
-      return /argument missing/.test(error.message)
-        ? `option ${option?.replace(/^-\w, /, '') ?? ''} needs a value. ${known}`
-        : `option ${option?.replace(/^-\w, /, '') ?? ''} takes no value. ${known}`;
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE': {
+      const name = option?.replace(/^-\w, /, '').replace(/ <value>$/, '') ?? '';
+      if (/argument missing/.test(error.message)) return `option ${name} needs a value. ${known}`;
+      if (/ambiguous/.test(error.message)) return `the value of ${name} starts with "-" and looks like an option; write ${name}=<value> if it is the value. ${known}`;
+      if (/does not take an argument/.test(error.message)) return `option ${name} takes no value. ${known}`;
+      return `${error.message} ${known}`;
+    }
     case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
       return `unexpected argument ${/'([^']*)'/.exec(error.message)?.[1] ?? ''}; \`dualwrite ${verb}\` takes options only. ${known}`;
     default:

@@ -44,13 +44,15 @@ function installTypeScriptHook(from: string): void {
     if (syntax.length > 0) {
       const lines = syntax.slice(0, 3).map((d) => {
         const at = d.file && d.start !== undefined ? d.file.getLineAndCharacterOfPosition(d.start) : undefined;
-        const where = at ? `${path.relative(process.cwd(), filename) || filename}:${at.line + 1}:${at.character + 1}` : filename;
+        const where = at ? `${filename}:${at.line + 1}:${at.character + 1}` : filename;
         return `${where}: ${ts.flattenDiagnosticMessageText(d.messageText, ' ')}`;
       });
       throw new SyntaxError(`TypeScript syntax error${syntax.length > 1 ? 's' : ''}: ${lines.join('; ')}`);
     }
     (module as unknown as { _compile(code: string, file: string): void })._compile(output.outputText, filename);
   };
+  // Errors thrown in the config then point at its TypeScript lines, not the transpiled ones.
+  process.setSourceMapsEnabled?.(true);
   typescriptHookInstalled = true;
 }
 
@@ -102,7 +104,8 @@ function userFrame(stack: string, dir: string): string | undefined {
   for (const line of stack.split('\n').slice(1)) {
     const match = /\(?((?:\/|[A-Za-z]:\\)[^()]+?):(\d+):(\d+)\)?$/.exec(line.trim());
     if (match && match[1].startsWith(dir) && !match[1].includes(`${path.sep}node_modules${path.sep}`)) {
-      return `${path.relative(process.cwd(), match[1]) || match[1]}:${match[2]}`;
+      const relative = path.relative(process.cwd(), match[1]);
+      return `${relative && !relative.startsWith('..') ? relative : match[1]}:${match[2]}`;
     }
   }
   return undefined;
