@@ -16,8 +16,15 @@ export interface OutboxSql {
    * acknowledged the jobs, and `delete` is not needed.
    */
   claimDeletes?: boolean;
-  /** Delete the claimed rows by sequence. */
-  delete(table: string, count: number): string;
+  /**
+   * Isolation of the relay's claim transaction, when the engine's default is
+   * wrong for it. MySQL/MariaDB: READ COMMITTED, because under REPEATABLE
+   * READ the locking claim also takes gap locks, so two relays deadlock and
+   * the application's outbox INSERTs wait for a relay's Redis round trip.
+   */
+  claimIsolation?: 'READ COMMITTED';
+  /** Delete the claimed rows by sequence (`seqs` ascending, as `claim` returns them). */
+  delete(table: string, seqs: readonly string[]): Statement;
   /** The channel `insert` notifies, for relays that LISTEN (PostgreSQL only). */
   channel?: string;
 }

@@ -55,7 +55,7 @@ export class Relay {
     const queryRunner = this.primary.createQueryRunner('master');
     try {
       await queryRunner.connect();
-      await queryRunner.startTransaction();
+      await queryRunner.startTransaction(this.dialect.outbox.claimIsolation);
       try {
         const claimed = await queryRunner.query(this.dialect.outbox.claim(OUTBOX_TABLE), [this.options.batchSize], true);
         const rows = (claimed.records ?? []) as OutboxRow[];
@@ -67,8 +67,8 @@ export class Relay {
         if (this.dialect.outbox.claimDeletes) rows.sort((a, b) => compareSeq(a.seq, b.seq));
         const jobs = await this.enqueue(rows);
         if (!this.dialect.outbox.claimDeletes) {
-          const seqs = rows.map((r) => String(r.seq));
-          await queryRunner.query(this.dialect.outbox.delete(OUTBOX_TABLE, seqs.length), seqs);
+          const deletion = this.dialect.outbox.delete(OUTBOX_TABLE, rows.map((r) => String(r.seq)));
+          await queryRunner.query(deletion.sql, deletion.params);
         }
         await queryRunner.commitTransaction();
         this.events?.emit('relayed', { rows: rows.length, jobs });

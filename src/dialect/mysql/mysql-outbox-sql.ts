@@ -1,4 +1,4 @@
-import type { OutboxSql } from '../dialect';
+import type { OutboxSql, Statement } from '../dialect';
 import { quoteTable } from './mysql-quoting';
 
 const COLUMNS = 'entity, op, pk, row_image, targets, captured_at, trace';
@@ -10,7 +10,31 @@ export const mysqlOutboxSql: OutboxSql = {
     const row = '(?, ?, ?, ?, ?, ?, ?)';
     return `INSERT INTO ${quoteTable(table)} (${COLUMNS}) VALUES ${new Array(rows).fill(row).join(', ')}`;
   },
+  // ORDER BY the table's column, qualified: an unqualified `seq` would name
+  // the CAST alias, and MariaDB then sorts every outbox row as a string
+  // (a filesort of the whole table, ~15× slower per claim, in text order).
   claim: (table) =>
-    `SELECT CAST(seq AS CHAR) AS seq, ${COLUMNS} FROM ${quoteTable(table)} ORDER BY seq LIMIT ? FOR UPDATE SKIP LOCKED`,
-  delete: (table, count) => `DELETE FROM ${quoteTable(table)} WHERE seq IN (${new Array(count).fill('?').join(', ')})`,
+    `SELECT CAST(o.seq AS CHAR) AS seq, ${COLUMNS} FROM ${quoteTable(table)} AS o ORDER BY o.seq LIMIT ? FOR UPDATE SKIP LOCKED`,
+  claimIsolation: 'READ COMMITTED',
+  delete: (table, seqs) => deleteBySeq(table, seqs),
 };
+
+/**
+ * Deletes claimed rows by primary-key lookups driven from a JSON list of
+ * their sequences (MySQL 8 and MariaDB 10.6+, the versions with SKIP LOCKED,
+ * both have JSON_TABLE). Neither an IN list nor ranges would do: InnoDB reads
+ * (and locks, waiting) the row after each point or range it scans, or the
+ * whole table when the optimizer picks a full scan for a long list; that row
+ * may be one another relay holds, and two relays then deadlock.
+ */
+function deleteBySeq(table: string, seqs: readonly string[]): Statement {
+  for (const seq of seqs) {
+    if (!/^\d+$/.test(seq)) throw new RangeError(`Outbox sequence ${JSON.stringify(seq)} is not a decimal integer.`);
+  }
+  return {
+    sql:
+      `DELETE o FROM JSON_TABLE(?, '$[*]' COLUMNS (seq BIGINT PATH '$')) AS j ` +
+      `STRAIGHT_JOIN ${quoteTable(table)} AS o ON o.seq = j.seq`,
+    params: [`[${seqs.join(',')}]`],
+  };
+}

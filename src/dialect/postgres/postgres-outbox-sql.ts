@@ -24,6 +24,6 @@ export const postgresOutboxSql: OutboxSql = {
     `(SELECT seq FROM ${quoteTable(table)} ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED) ` +
     `RETURNING seq::text AS seq, ${COLUMNS}`,
   claimDeletes: true,
-  delete: (table, count) => `DELETE FROM ${quoteTable(table)} WHERE seq IN (${Array.from({ length: count }, (_, i) => `$${i + 1}`).join(', ')})`,
+  delete: (table, seqs) => ({ sql: `DELETE FROM ${quoteTable(table)} WHERE seq = ANY($1::bigint[])`, params: [seqs] }),
   channel: OUTBOX_CHANNEL,
 };

@@ -1,0 +1,34 @@
+import { mysqlOutboxSql } from '../../src/dialect/mysql/mysql-outbox-sql';
+import { postgresOutboxSql } from '../../src/dialect/postgres/postgres-outbox-sql';
+
+describe('mysqlOutboxSql', () => {
+  it('claims in the numeric order of the table column, not of the CAST alias', () => {
+    expect(mysqlOutboxSql.claim('dualwrite_outbox')).toBe(
+      'SELECT CAST(o.seq AS CHAR) AS seq, entity, op, pk, row_image, targets, captured_at, trace ' +
+        'FROM `dualwrite_outbox` AS o ORDER BY o.seq LIMIT ? FOR UPDATE SKIP LOCKED',
+    );
+    expect(mysqlOutboxSql.claimIsolation).toBe('READ COMMITTED');
+  });
+
+  it('deletes the claimed rows by key lookups driven from a JSON list, exact past 2^53', () => {
+    expect(mysqlOutboxSql.delete('dualwrite_outbox', ['8', '9', '12', '9007199254740993'])).toEqual({
+      sql:
+        "DELETE o FROM JSON_TABLE(?, '$[*]' COLUMNS (seq BIGINT PATH '$')) AS j " +
+        'STRAIGHT_JOIN `dualwrite_outbox` AS o ON o.seq = j.seq',
+      params: ['[8,9,12,9007199254740993]'],
+    });
+  });
+
+  it('refuses a sequence that is not a decimal integer', () => {
+    expect(() => mysqlOutboxSql.delete('o', ['1', '2) OR (1'])).toThrow(/not a decimal integer/);
+  });
+});
+
+describe('postgresOutboxSql', () => {
+  it('deletes by one array parameter', () => {
+    expect(postgresOutboxSql.delete('dualwrite_outbox', ['1', '5'])).toEqual({
+      sql: 'DELETE FROM "dualwrite_outbox" WHERE seq = ANY($1::bigint[])',
+      params: [['1', '5']],
+    });
+  });
+});
