@@ -10,6 +10,7 @@ import { applyQueueName, type ApplyJobData } from '../queue/apply-job';
 import { checkApplyJob } from '../queue/check-apply-job';
 import { redisOptionsOf } from '../queue/redis-connection';
 import type { DualWriteEvents } from '../observability/dual-write-events';
+import { startApplySpans } from '../observability/tracing';
 import { backoffDelay } from './backoff';
 import type { DeadLetterQueue } from '../dead-letter/dead-letter-queue';
 import { startDeadLetterNotifier } from '../dead-letter/dead-letter-notifier';
@@ -109,7 +110,16 @@ function createWorker(
   const worker = new Worker<ApplyJobData, JobOutcome>(
     applyQueueName(target),
     async (job) => {
-      const outcome = await processApplyJob(job, applier, sink, log);
+      // An apply span per traced request in the job, a child of its relay span.
+      const spans = startApplySpans(target, job.id, job.attemptsMade + 1, Array.isArray(job.data?.changes) ? job.data.changes : []);
+      let outcome: JobOutcome;
+      try {
+        outcome = await spans.run(() => processApplyJob(job, applier, sink, log));
+      } catch (error) {
+        spans.end(error);
+        throw error;
+      }
+      spans.end(undefined, { 'dualwrite.applied': outcome.applied, 'dualwrite.skipped': outcome.skipped, 'dualwrite.dead_lettered': outcome.deadLettered });
       if (events.listenerCount('applied') > 0) {
         events.emit('applied', { target, changes: checkApplyJob(job.data, job.id).changes, ...outcome, finishedAt: Date.now() });
       }

@@ -17,6 +17,7 @@ import type { Dialect } from '../dialect/dialect';
 import { DualWriteError } from '../errors/dual-write-error';
 import type { ReplicatedEntity } from '../metadata/replicated-entity';
 import type { Logger } from '../observability/logger';
+import { activeTraceparent, startCaptureSpan } from '../observability/tracing';
 import type { CapturedChange, OutboxWriter } from '../outbox/outbox-writer';
 import { lastChangePerRow, type PendingChange } from './pending-change';
 import { keyOf, keyOfRaw, rowImageOf, rowImageOfUpdate } from './row-image';
@@ -285,7 +286,11 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
     row: CapturedChange['row'],
     capturedAt = Date.now(),
   ): CapturedChange {
-    return { entity: entity.name, op, key, row, targets: entity.options.to.join(','), capturedAt };
+    const change: CapturedChange = { entity: entity.name, op, key, row, targets: entity.options.to.join(','), capturedAt };
+    // The writing request's trace, when the application runs an OpenTelemetry SDK.
+    const trace = activeTraceparent();
+    if (trace) change.trace = trace;
+    return change;
   }
 
   /** Buffers changes in the open transaction, or writes them right away (batched per tick) without one. */
@@ -327,7 +332,15 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
         changes.push(this.change(entity, row ? 'upsert' : 'delete', item.key, row, item.capturedAt));
       }
     }
-    if (changes.length) await this.options.outbox.write(queryRunner, changes);
+    if (changes.length === 0) return;
+    const span = startCaptureSpan(changes);
+    try {
+      await this.options.outbox.write(queryRunner, changes);
+    } catch (error) {
+      span.end(error);
+      throw error;
+    }
+    span.end();
   }
 }
 

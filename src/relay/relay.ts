@@ -9,6 +9,7 @@ import { batchJobId } from '../queue/job-id';
 import type { QueueSet } from '../queue/queue-set';
 import type { DualWriteEvents } from '../observability/dual-write-events';
 import { changeOfRow, type OutboxRow } from './outbox-row';
+import { startRelaySpans } from '../observability/tracing';
 
 export interface RelayOptions {
   batchSize: number;
@@ -84,8 +85,10 @@ export class Relay {
 
   private async enqueue(rows: readonly OutboxRow[]): Promise<number> {
     const byTarget = new Map<string, Change[]>();
+    const traced: Change[] = [];
     for (const row of rows) {
       const change = changeOfRow(row);
+      if (change.trace) traced.push(change);
       for (const target of row.targets.split(',')) {
         const list = byTarget.get(target) ?? [];
         list.push(change);
@@ -93,6 +96,8 @@ export class Relay {
       }
     }
     let jobs = 0;
+    // A relay span per traced request; the jobs carry its traceparent, so the apply continues from it.
+    const spans = startRelaySpans(traced);
     await Promise.all(
       [...byTarget].map(([target, changes]) => {
         const bulk = [];
@@ -108,7 +113,11 @@ export class Relay {
         jobs += bulk.length;
         return this.queues.get(target).addBulk(bulk);
       }),
-    );
+    ).catch((error: unknown) => {
+      spans.end(error);
+      throw error;
+    });
+    spans.end();
     return jobs;
   }
 
