@@ -56,6 +56,9 @@ export class ChangeApplier {
       return { applied, skipped };
     } catch (error) {
       if (queryRunner.isTransactionActive) await queryRunner.rollbackTransaction().catch(() => undefined);
+      // The failure may be a target table that changed under us (a column added or retyped to fix a dead
+      // letter): describe the tables again next time instead of building SQL from stale column types.
+      this.tables.clear();
       throw error;
     } finally {
       await queryRunner.release().catch(() => undefined);
