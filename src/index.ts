@@ -32,3 +32,5 @@ export { backfill } from './reconcile/backfill';
 export type { BackfillOptions, BackfillProgress, BackfillResult } from './reconcile/backfill';
 export { startReconcileScheduler, RECONCILE_QUEUE } from './reconcile/reconcile-scheduler';
 export type { ReconcileSchedulerOptions } from './reconcile/reconcile-scheduler';
+export { redactSecrets } from './observability/redact-secrets';
+export type { LoggerOptions } from './observability/logger';

@@ -1,7 +1,7 @@
 import type { RedisOptions } from 'ioredis';
 import type { DataSource } from 'typeorm';
 import type { DeadLetterHandler } from '../dead-letter/dead-letter';
-import type { Logger } from '../observability/logger';
+import type { Logger, LoggerOptions } from '../observability/logger';
 
 /** Retry policy of the apply worker. */
 export interface RetryOptions {
@@ -147,8 +147,12 @@ export interface DualWriteConfig {
   onDeadLetter?: DeadLetterHandler;
   deadLetter?: DeadLetterOptions;
   observability?: ObservabilityOptions;
-  /** A pino logger, or options for the library's own one. @defaultValue pino at level `info` */
-  logger?: Logger | { level?: string };
+  /**
+   * A pino logger, or options for the library's own one: `level`, and
+   * `pretty: true` for readable lines in development (needs `pino-pretty`;
+   * `DUALWRITE_LOG_PRETTY=1` does the same). @defaultValue pino JSON lines at level `info`
+   */
+  logger?: Logger | LoggerOptions;
 }
 
 /** `DualWriteConfig` with every default applied; what the runtime reads. */

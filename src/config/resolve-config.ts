@@ -52,8 +52,10 @@ function checkLogger(logger: unknown): void {
   if (typeof logger !== 'object' || logger === null) throw invalid('logger', `expected a pino logger or { level }, got ${describeValue(logger)}.`);
   if (typeof (logger as { child?: unknown }).child === 'function') return;
   for (const key of Object.keys(logger)) {
-    if (key !== 'level') throw invalid(`logger.${key}`, `${unknownOption(key, ['level'])} (Pass a pino logger for anything more.)`);
+    if (key !== 'level' && key !== 'pretty') throw invalid(`logger.${key}`, `${unknownOption(key, ['level', 'pretty'])} (Pass a pino logger for anything more.)`);
   }
+  const pretty = (logger as { pretty?: unknown }).pretty;
+  if (pretty !== undefined && typeof pretty !== 'boolean') throw invalid('logger.pretty', `expected true or false, got ${describeValue(pretty)}.`);
   const level = (logger as { level?: unknown }).level;
   if (level !== undefined && (typeof level !== 'string' || !LOG_LEVELS.includes(level))) {
     throw invalid('logger.level', `expected one of ${LOG_LEVELS.join(', ')}, got ${describeValue(level)}.`);
