@@ -46,7 +46,7 @@ export class ChangeApplier {
       await queryRunner.connect();
       const tables = new Map<string, TargetTable>();
       for (const name of [...byEntity.keys()].sort()) tables.set(name, await this.table(queryRunner, name));
-      await queryRunner.startTransaction();
+      await queryRunner.startTransaction(this.dialect.apply.isolation);
       for (const name of [...byEntity.keys()].sort()) {
         const outcome = await this.applyEntity(queryRunner, this.entities.get(name)!, tables.get(name)!, byEntity.get(name)!);
         applied += outcome.applied;

@@ -69,6 +69,13 @@ export interface LedgerEntry {
  * many rows.
  */
 export interface ApplySql {
+  /**
+   * Isolation of the apply transaction, when the engine's default is wrong
+   * for it. MySQL/MariaDB: READ COMMITTED, so every read sees the newest
+   * committed ledger (the upsert has locked the rows it read back), and no
+   * gap locks make concurrent appliers of neighbouring keys deadlock.
+   */
+  isolation?: 'READ COMMITTED';
   /** Columns of `table` in the current database/schema; empty when the table does not exist. */
   describeTable(table: string): Statement;
   /** Maps one row of `describeTable`'s result to a TargetColumn. */
@@ -82,9 +89,10 @@ export interface ApplySql {
    */
   ledgerUpsert(ledgerTable: string, entries: readonly LedgerEntry[]): Statement;
   /**
-   * MySQL: the ledger rows of these keys after `ledgerUpsert`, read with a
-   * lock (rows `key`, `version`, and `prior`: the version the upsert found).
-   * A change won when `version` is its version and `prior` is lower.
+   * MySQL: the ledger rows of these keys after `ledgerUpsert` (rows `key`,
+   * `version`, and `prior`: the version the upsert found), read in the
+   * apply's `isolation`. A change won when `version` is its version and
+   * `prior` is lower.
    */
   ledgerRead?(ledgerTable: string, entity: string, keys: readonly string[]): Statement;
   /** Multi-row upsert of full rows; `columns` includes the key columns. */

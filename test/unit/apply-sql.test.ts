@@ -115,11 +115,12 @@ describe('mysqlApplySql', () => {
     expect(st.sql.trimEnd().endsWith('version = IF(VALUES(version) > version, VALUES(version), version)')).toBe(true);
   });
 
-  it('reads ledger versions back as exact strings, with a lock', () => {
+  it('reads ledger versions back as exact strings, in a READ COMMITTED apply, without locking the next index record', () => {
+    expect(my.isolation).toBe('READ COMMITTED');
     expect(my.ledgerRead?.('dualwrite_version_ledger', 'Order', ['1', '2'])).toEqual({
       sql:
         'SELECT row_key AS `key`, CAST(version AS CHAR) AS version, CAST(prior_version AS CHAR) AS prior ' +
-        'FROM `dualwrite_version_ledger` WHERE entity = ? AND row_key IN (?, ?) FOR UPDATE',
+        'FROM `dualwrite_version_ledger` WHERE entity = ? AND row_key IN (?, ?)',
       params: ['Order', '1', '2'],
     });
   });

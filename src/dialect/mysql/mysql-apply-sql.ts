@@ -11,6 +11,8 @@ const NEWER = 'VALUES(version) > version';
  * prepared-statement placeholder limit).
  */
 export const mysqlApplySql: ApplySql = {
+  isolation: 'READ COMMITTED',
+
   describeTable(table: string): Statement {
     const [schema, name] = splitPath(table);
     // Generated columns cannot be written. MySQL 8 also reports plain
@@ -51,12 +53,15 @@ export const mysqlApplySql: ApplySql = {
   ledgerRead(ledgerTable: string, entity: string, keys: readonly string[]): Statement {
     requireRows(keys.length, 'ledgerRead');
     // CAST: a bigint version must reach JS as an exact string whatever the driver's number options.
-    // FOR UPDATE: a locking read sees the current row; a plain SELECT under
-    // REPEATABLE READ would see the transaction's older snapshot.
+    // No FOR UPDATE: `ledgerUpsert` already holds every one of these rows,
+    // and under the apply's READ COMMITTED a plain read sees the newest
+    // committed state plus this transaction's own writes (under REPEATABLE
+    // READ it would see an older snapshot). A locking read would also lock,
+    // and wait on, the index record after each key: another applier's row.
     return {
       sql:
         `SELECT row_key AS \`key\`, CAST(version AS CHAR) AS version, CAST(prior_version AS CHAR) AS prior ` +
-        `FROM ${quoteTable(ledgerTable)} WHERE entity = ? AND row_key IN (${placeholders(keys.length)}) FOR UPDATE`,
+        `FROM ${quoteTable(ledgerTable)} WHERE entity = ? AND row_key IN (${placeholders(keys.length)})`,
       params: [entity, ...keys],
     };
   },
