@@ -18,7 +18,7 @@
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext } from 'playwright-core';
 import { DataSource } from 'typeorm';
-import { DualWrite, runMigrations } from '../../../src';
+import { DualWrite, reconcile, runMigrations } from '../../../src';
 import { startDashboard, type RunningDashboard } from '../../../src/dashboard/dashboard-server';
 import { dlqEntities } from '../../fixtures/dlq-entities';
 import { eventually } from '../../support/compare';
@@ -57,6 +57,7 @@ describe('dashboard in Chromium (postgres → postgres)', () => {
   let operator: BrowserContext;
   let viewer: BrowserContext;
   let itemLetter: string;
+  let itemLetter5: string;
   let noteLetter: string;
 
   beforeAll(async () => {
@@ -80,17 +81,20 @@ describe('dashboard in Chromium (postgres → postgres)', () => {
     browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
 
     await primary.getRepository(source.DlqItem).save(
-      [1, 2, 3, 4].map((id) => ({ id, label: id === 3 ? `${LONG}-3` : `i${id}`, qty: id, secret: SECRET })),
+      [1, 2, 3, 4, 5].map((id) => ({ id, label: id === 3 || id === 5 ? `${LONG}-${id}` : `i${id}`, qty: id, secret: SECRET })),
     );
     await primary.getRepository(source.DlqNote).save([{ id: 1, body: `${LONG}-note` }]);
     const made = await eventually(async () => {
       const letters = await dw.listDeadLetters();
       const failed = await dw.deadLetters.queue('t').getJobCountByTypes('failed');
-      return letters.length === 2 && failed === 1;
+      return letters.length === 3 && failed === 1;
     }, 30_000, 50);
-    if (!made) throw new Error(`expected 2 dead letters, one with a failed handler: ${JSON.stringify(await dw.listDeadLetters())}`);
+    if (!made) throw new Error(`expected 3 dead letters, one with a failed handler: ${JSON.stringify(await dw.listDeadLetters())}`);
     const letters = await dw.listDeadLetters();
-    itemLetter = letters.find((l) => l.change.entity === 'DlqItem')!.id;
+    itemLetter = letters.find((l) => l.change.entity === 'DlqItem' && l.change.key[0] === '3')!.id;
+    itemLetter5 = letters.find((l) => l.change.entity === 'DlqItem' && l.change.key[0] === '5')!.id;
+    // A reconcile report for the overview: the target lacks the dead-lettered rows (drift, not repaired).
+    await reconcile(dw, { entity: 'DlqItem', lagWindow: 20 });
     noteLetter = letters.find((l) => l.change.entity === 'DlqNote')!.id;
 
     dashboard = await startDashboard(dw, { port: 0, credentials: { operator: OPERATOR, viewer: VIEWER } });
@@ -140,7 +144,8 @@ describe('dashboard in Chromium (postgres → postgres)', () => {
     await page.goto(dashboard.url);
     await expect(page.locator('header .who').textContent()).resolves.toBe('otto (operator)');
     const row = page.locator('#targets tr[data-target="t"]');
-    await expect(row.locator('[data-field="dead-letters"]').textContent()).resolves.toBe('2');
+    await expect(row.locator('[data-field="dead-letters"]').textContent()).resolves.toBe('3');
+    await expect(page.locator('#reconcile tr', { hasText: 'DlqItem' }).textContent()).resolves.toMatch(/drift/);
     await page.screenshot({ path: path.join(DOCS, 'dashboard-overview.png'), fullPage: true });
 
     // bull-board: the dead-letter queue's failed job (the handler that threw).
@@ -194,7 +199,7 @@ describe('dashboard in Chromium (postgres → postgres)', () => {
       const response = await page.request.fetch(new URL(url, dashboard.url).href, { method, headers: asViewer, data: {} });
       expect([method, url, response.status()]).toEqual([method, url, 403]);
     }
-    expect((await dw.listDeadLetters()).map((l) => l.id).sort()).toEqual([itemLetter, noteLetter].sort());
+    expect((await dw.listDeadLetters()).map((l) => l.id).sort()).toEqual([itemLetter, itemLetter5, noteLetter].sort());
     await page.close();
   });
 
@@ -217,15 +222,22 @@ describe('dashboard in Chromium (postgres → postgres)', () => {
     await page.getByText('Replayed 1 dead letter(s)').waitFor();
     expect(await page.locator(`tr[data-letter="${itemLetter}"]`).count()).toBe(0);
 
-    // bull-board's retry of the failed dead-letter job replays the row (not the old job).
-    const version = noteLetter.split('/')[1];
-    const retried = await page.request.put(new URL(`queues/api/queues/t.dead/d-${version}/retry`, dashboard.url).href);
-    expect(retried.status()).toBe(200);
+    // bull-board's retry of one dead-letter job (here a direct request, as its job button sends) replays it too.
+    const one = await page.request.put(new URL(`queues/api/queues/t.dead/d-${itemLetter5.split('/')[1]}/retry`, dashboard.url).href);
+    expect(one.status()).toBe(200);
+
+    // bull-board's own "Retry all" on the failed dead letters replays their rows (not the old jobs).
+    await page.goto(new URL('queues/queue/t.dead?status=failed', dashboard.url).href);
+    await page.getByText('paging the on-call failed').first().waitFor();
+    const retried = page.waitForResponse((r) => r.request().method() === 'PUT' && /\/queues\/api\/queues\/t\.dead\/retry\/failed$/.test(r.url()));
+    await page.getByRole('button', { name: 'Retry all', exact: true }).click();
+    await page.getByRole('button', { name: 'Confirm', exact: true }).click();
+    expect((await retried).status()).toBe(200);
 
     const applied = await eventually(async () => {
       const items = await targetItems(target);
       const notes = (await target.query('SELECT body FROM dlq_note WHERE id = 1')) as Array<{ body: string }>;
-      return items.labels.get(3) === `${LONG}-3` && notes[0]?.body === `${LONG}-note`;
+      return items.labels.get(3) === `${LONG}-3` && items.labels.get(5) === `${LONG}-5` && notes[0]?.body === `${LONG}-note`;
     }, 30_000, 50);
     expect(applied).toBe(true);
     expect((await targetItems(target)).secrets).toBe(0);
