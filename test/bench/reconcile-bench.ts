@@ -1,7 +1,9 @@
 /**
  * Reconciler and backfill figures, each a ratio against a baseline measured
  * in the same run on the same databases (PostgreSQL primary, MariaDB
- * target). BENCH_SCALE scales the table (1,000,000 rows at 1).
+ * target). The table holds 100,000 rows times BENCH_SCALE (BENCH_SCALE=10
+ * for the 1,000,000-row figures). Part of `npm run bench` (BENCH_ONLY=reconcile),
+ * or on its own:
  *
  *   node dist/test/bench/reconcile-bench.js      (after `npm run build`)
  */
@@ -18,25 +20,10 @@ import { encodeValue } from '../../src/outbox/value-codec';
 import { createDatabase, dataSource, type TestDatabase } from '../support/databases';
 import { queuePrefix, removeQueues, REDIS } from '../support/redis';
 import { benchEntities } from './bench-entities';
+import { median, printResults, repeat, report, SCALE, timed } from './report';
 
-const SCALE = Number(process.env.BENCH_SCALE ?? 1);
-const ROWS = Math.round(1_000_000 * SCALE);
+const ROWS = Math.round(100_000 * SCALE);
 const DRIFTED = 100;
-
-function line(name: string, ours: number, baseline: number, unit: string, ratio: number, goal: string): void {
-  process.stdout.write(`${name}: ours ${ours.toFixed(1)} ${unit}, baseline ${baseline.toFixed(1)} ${unit}, ratio ${ratio.toFixed(3)} (goal ${goal})\n`);
-}
-
-async function timed(fn: () => Promise<unknown>): Promise<number> {
-  const start = process.hrtime.bigint();
-  await fn();
-  return Number(process.hrtime.bigint() - start) / 1e6;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
-}
 
 interface Bench {
   primaryDb: TestDatabase;
@@ -99,7 +86,7 @@ async function drained(b: Bench): Promise<void> {
 /** Baseline of the detection figures: one raw full-table checksum query on the primary. */
 async function rawChecksum(b: Bench): Promise<number> {
   return median(
-    await sequence(3, () =>
+    await repeat(3, () =>
       timed(() => b.primary.query(`SELECT count(*), sum(('x' || substr(md5(t::text), 1, 15))::bit(60)::bigint) FROM bench_item t`)),
     ),
   );
@@ -155,12 +142,6 @@ async function rawUpserts(b: Bench): Promise<number> {
   });
 }
 
-async function sequence<T>(times: number, fn: () => Promise<T>): Promise<T[]> {
-  const out: T[] = [];
-  for (let i = 0; i < times; i++) out.push(await fn());
-  return out;
-}
-
 async function setup(): Promise<Bench> {
   const source = benchEntities('postgres');
   const replica = benchEntities('mariadb');
@@ -210,14 +191,14 @@ export async function benchReconcile(): Promise<void> {
     try {
       const raw = await rawChecksum(b);
       const clean = median(
-        await sequence(3, () =>
+        await repeat(3, () =>
           timed(async () => {
             const [report] = await reconcile(b.dw, { entity: 'BenchItem' });
             if (report.status !== 'clean' || report.suspects !== 0) throw new Error(`clean table reported ${JSON.stringify(report)}`);
           }),
         ),
       );
-      line(`[postgres → mariadb] clean reconcile of ${ROWS} rows, ms`, clean, raw, 'ms', clean / raw, '≤ 2× one raw full-table checksum');
+      report(`[postgres → mariadb] clean reconcile of ${ROWS} rows, ms`, clean, raw, 'ms', '≤ 2× one raw full-table checksum');
 
       // 100 drifted rows scattered over the table: changed, deleted, and rows only the target has.
       const ids = Array.from({ length: DRIFTED }, (_, i) => Math.floor(((i + 0.5) * ROWS) / DRIFTED));
@@ -238,10 +219,10 @@ export async function benchReconcile(): Promise<void> {
       });
       const [after] = await reconcile(b.dw, { entity: 'BenchItem' });
       if (after.status !== 'clean') throw new Error(`after repair: ${JSON.stringify(after)}`);
-      line(`[postgres → mariadb] find and repair ${DRIFTED} scattered drifted rows of ${ROWS}, ms`, repair, raw, 'ms', repair / raw, '≤ 3× one raw full-table checksum');
+      report(`[postgres → mariadb] find and repair ${DRIFTED} scattered drifted rows of ${ROWS}, ms`, repair, raw, 'ms', '≤ 3× one raw full-table checksum');
 
       const streamed = await streamAndCompare(b);
-      line(`[postgres → mariadb] clean verification vs streaming both tables into Node, ms`, clean, streamed, 'ms', streamed / clean, '≥ 10× faster');
+      report(`[postgres → mariadb] clean verification vs streaming both tables into Node, ms`, clean, streamed, 'ms', '≥ 10× faster', streamed / clean);
 
       // Backfill: the target starts empty, as when the plugin is adopted on a table with data.
       await b.target.query('TRUNCATE TABLE bench_item');
@@ -258,7 +239,7 @@ export async function benchReconcile(): Promise<void> {
       const [{ n }] = (await b.target.query('SELECT COUNT(*) AS n FROM bench_item')) as Array<{ n: string }>;
       if (Number(n) !== ROWS) throw new Error(`backfill left ${n}/${ROWS} rows in the target`);
       const rate = (ms: number) => (ROWS * 1000) / ms;
-      line(`[postgres → mariadb] backfill of ${ROWS} rows until applied, rows/s`, rate(ours), rate(baseline), 'rows/s', baseline / ours, '≥ 0.50×');
+      report(`[postgres → mariadb] backfill of ${ROWS} rows until applied, rows/s`, rate(ours), rate(baseline), 'rows/s', '≥ 0.50×');
       process.stdout.write(`  (the backfill itself had written every row to the outbox after ${(emitted / 1000).toFixed(1)} s; the rest is relay and apply)\n`);
     } finally {
       await stopWorker(b);
@@ -269,7 +250,7 @@ export async function benchReconcile(): Promise<void> {
 }
 
 if (require.main === module) {
-  benchReconcile().catch((error) => {
+  benchReconcile().then(printResults).catch((error) => {
     process.stderr.write(`reconcile bench failed: ${(error as Error).stack}\n`);
     process.exitCode = 1;
   });

@@ -1,7 +1,9 @@
 /**
  * `npm run bench`: every figure is a ratio against a baseline measured in the
  * same run on the same databases, because the machine is shared and noisy.
- * BENCH_SCALE (default 1) scales the sizes.
+ * BENCH_SCALE (default 1) scales the sizes (10 for the 1,000,000-change
+ * drain and the 1,000,000-row reconcile); BENCH_ONLY=capture,relay,drain,failures,lag,reconcile
+ * picks parts.
  */
 import 'reflect-metadata';
 import { Queue } from 'bullmq';
@@ -14,26 +16,8 @@ import { OutboxWriter, type CapturedChange } from '../../src/outbox/outbox-write
 import { createDatabase, dataSource, type Engine, type TestDatabase } from '../support/databases';
 import { queuePrefix, removeQueues, REDIS } from '../support/redis';
 import { benchEntities, item } from './bench-entities';
-
-const SCALE = Number(process.env.BENCH_SCALE ?? 1);
-const results: Array<{ name: string; ours: string; baseline: string; ratio: number; goal: string }> = [];
-
-function report(name: string, ours: number, baseline: number, unit: string, higherIsBetter: boolean, goal: string): void {
-  const ratio = higherIsBetter ? ours / baseline : ours / baseline;
-  results.push({ name, ours: `${ours.toFixed(1)} ${unit}`, baseline: `${baseline.toFixed(1)} ${unit}`, ratio: Number(ratio.toFixed(3)), goal });
-  process.stdout.write(`${name}: ours ${ours.toFixed(1)} ${unit}, baseline ${baseline.toFixed(1)} ${unit}, ratio ${ratio.toFixed(3)} (goal ${goal})\n`);
-}
-
-async function timed(fn: () => Promise<unknown>): Promise<number> {
-  const start = process.hrtime.bigint();
-  await fn();
-  return Number(process.hrtime.bigint() - start) / 1e6;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
-}
+import { benchReconcile } from './reconcile-bench';
+import { median, percentile, printResults, record, report, rssSampler, SCALE, timed } from './report';
 
 interface Setup {
   primaryDb: TestDatabase;
@@ -105,9 +89,9 @@ async function benchCapture(engine: Engine, afterCommit: boolean): Promise<void>
   await dw.relay.idle();
   await dw.close();
   const mode = afterCommit ? 'capture + in-process relay' : 'capture only (relay.afterCommit: false)';
-  report(`[${engine}] save() of one entity, ${mode}, time per save`, median(single.ours) / singles, median(single.base) / singles, 'ms', false, '≤ 1.25×');
+  report(`[${engine}] save() of one entity, ${mode}, time per save`, median(single.ours) / singles, median(single.base) / singles, 'ms', '≤ 1.25×');
   const rowsPerSec = (ms: number) => (arrays * 100 * 1000) / ms;
-  report(`[${engine}] save() of 100-entity arrays, ${mode}, rows/s`, rowsPerSec(median(bulk.ours)), rowsPerSec(median(bulk.base)), 'rows/s', true, '≥ 0.90×');
+  report(`[${engine}] save() of 100-entity arrays, ${mode}, rows/s`, rowsPerSec(median(bulk.ours)), rowsPerSec(median(bulk.base)), 'rows/s', '≥ 0.90×');
   await s.cleanup();
 }
 
@@ -149,20 +133,8 @@ async function benchRelay(engine: Engine): Promise<void> {
   await queue.close();
   await rawQueue.close();
   await dw.close();
-  report(`[${engine}] relay, changes/s (${total} outbox rows)`, (total * 1000) / ours, (total * 1000) / baseline, 'changes/s', true, '≥ 0.70×');
+  report(`[${engine}] relay, changes/s (${total} outbox rows)`, (total * 1000) / ours, (total * 1000) / baseline, 'changes/s', '≥ 0.70×');
   await s.cleanup();
-}
-
-/** Samples this process's RSS until stopped; returns the peak in MB. */
-function rssSampler(): () => number {
-  let peak = process.memoryUsage().rss;
-  const timer = setInterval(() => {
-    peak = Math.max(peak, process.memoryUsage().rss);
-  }, 50);
-  return () => {
-    clearInterval(timer);
-    return Math.max(peak, process.memoryUsage().rss) / 2 ** 20;
-  };
 }
 
 /** Drains a backlog of `total` changes with a fresh worker; returns ms and peak RSS. */
@@ -204,7 +176,7 @@ async function benchTransientFailures(): Promise<void> {
   await s.target.query('TRUNCATE dualwrite_version_ledger');
   const flaky = await drainOnce(dw, s.target, s.prefix, total, 2);
   await dw.close();
-  report(`[mariadb → postgres] drain with 1% of applies failing transiently, rows/s`, (total * 1000) / flaky.ms, (total * 1000) / clean.ms, 'rows/s', true, '≥ 0.90×');
+  report(`[mariadb → postgres] drain with 1% of applies failing transiently, rows/s`, (total * 1000) / flaky.ms, (total * 1000) / clean.ms, 'rows/s', '≥ 0.90×');
   await s.cleanup();
 }
 
@@ -236,10 +208,11 @@ async function benchLag(): Promise<void> {
   await worker.close();
   await dw.close();
   const sorted = [...lags].sort((a, b) => a - b);
-  const pct = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
-  const line = `[postgres → mariadb] commit → applied lag at ${(written / elapsed).toFixed(0)} writes/s over ${elapsed.toFixed(1)} s: p50 ${pct(0.5)} ms, p99 ${pct(0.99)} ms, max ${sorted[sorted.length - 1]} ms (${lags.length}/${written} changes; goal p50 ≤ 10 ms, p99 ≤ 50 ms)`;
-  results.push({ name: 'lag', ours: `p50 ${pct(0.5)} ms / p99 ${pct(0.99)} ms`, baseline: `${(written / elapsed).toFixed(0)} writes/s`, ratio: pct(0.99), goal: 'p50 ≤ 10 ms, p99 ≤ 50 ms' });
-  process.stdout.write(`${line}\n`);
+  const pct = (p: number) => percentile(sorted, p);
+  record(
+    { name: 'lag', ours: `p50 ${pct(0.5)} ms / p99 ${pct(0.99)} ms`, baseline: `${(written / elapsed).toFixed(0)} writes/s`, ratio: pct(0.99), goal: 'p50 ≤ 10 ms, p99 ≤ 50 ms' },
+    `[postgres → mariadb] commit → applied lag at ${(written / elapsed).toFixed(0)} writes/s over ${elapsed.toFixed(1)} s: p50 ${pct(0.5)} ms, p99 ${pct(0.99)} ms, max ${sorted[sorted.length - 1]} ms (${lags.length}/${written} changes; goal p50 ≤ 10 ms, p99 ≤ 50 ms)`,
+  );
   await s.cleanup();
 }
 
@@ -270,7 +243,7 @@ async function benchDrain(primaryEngine: Engine, targetEngine: Engine): Promise<
     }
   });
   await dw.close();
-  report(`[${primaryEngine} → ${targetEngine}] drain of ${total} changes, rows/s`, (total * 1000) / ours, (total * 1000) / baseline, 'rows/s', true, '≥ 0.50×');
+  report(`[${primaryEngine} → ${targetEngine}] drain of ${total} changes, rows/s`, (total * 1000) / ours, (total * 1000) / baseline, 'rows/s', '≥ 0.50×');
   process.stdout.write(`[${primaryEngine} → ${targetEngine}] peak RSS of the process (worker, relay and bench) while draining ${total} changes: ${rssMb.toFixed(0)} MB (goal ≤ 256 MB for 1,000,000)\n`);
   await s.cleanup();
 }
@@ -291,7 +264,8 @@ async function main(): Promise<void> {
   }
   if (run('failures')) await benchTransientFailures();
   if (run('lag')) await benchLag();
-  process.stdout.write(`\n${JSON.stringify(results, null, 2)}\n`);
+  if (run('reconcile')) await benchReconcile();
+  printResults();
 }
 
 main().catch((error) => {
