@@ -13,8 +13,11 @@
  *   replay/retry request gets 403;
  * - no or wrong credentials get 401; no page or API response holds the
  *   @NotReplicated value.
- * Screenshots go to docs/ (embedded in the README).
+ * Screenshots go to a temporary folder; with DW_SCREENSHOTS=1 they replace the
+ * ones in docs/ that the README embeds (so a test run leaves the tree clean).
  */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext } from 'playwright-core';
 import { DataSource } from 'typeorm';
@@ -29,7 +32,7 @@ import { createTargetTables, targetItems, widenTargetColumns } from '../dead-let
 jest.setTimeout(60_000);
 
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const DOCS = path.resolve(__dirname, '../../../docs');
+const DOCS = process.env.DW_SCREENSHOTS === '1' ? path.resolve(__dirname, '../../../docs') : mkdtempSync(path.join(tmpdir(), 'dw-shots-'));
 const SECRET = 'hunter2-not-replicated';
 const LONG = 'too-long-for-the-target';
 const OPERATOR = { user: 'otto', password: 'operator-pass' };
