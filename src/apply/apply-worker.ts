@@ -1,4 +1,4 @@
-import { Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { Worker, type ConnectionOptions, type Job, type JobJson } from 'bullmq';
 import type { DataSource } from 'typeorm';
 import { LEDGER_TABLE } from '../../migrations/table-names';
 import type { ResolvedConfig } from '../config/dual-write-config';
@@ -107,11 +107,13 @@ function createWorker(
     const id = await deadLetters.add({ target, change, failure, attempts: history.attempts, firstFailedAt: history.firstFailedAt, lastFailedAt: now });
     log.error({ letter: id, change: change.id, entity: change.entity, failure }, `change ${change.id} dead-lettered: ${failure.message}`);
   };
-  const worker = new Worker<ApplyJobData, JobOutcome>(
+  const worker = new ApplyJobWorker(
     applyQueueName(target),
     async (job) => {
       // An apply span per traced request in the job, a child of its relay span.
-      const spans = startApplySpans(target, job.id, job.attemptsMade + 1, Array.isArray(job.data?.changes) ? job.data.changes : []);
+      // Only well-formed changes: a corrupted job's are dead-lettered by processApplyJob.
+      const changes = checkApplyJob(job.data, job.id).changes;
+      const spans = startApplySpans(target, job.id, job.attemptsMade + 1, changes);
       let outcome: JobOutcome;
       try {
         outcome = await spans.run(() => processApplyJob(job, applier, sink, log));
@@ -121,7 +123,7 @@ function createWorker(
       }
       spans.end(undefined, { 'dualwrite.applied': outcome.applied, 'dualwrite.skipped': outcome.skipped, 'dualwrite.dead_lettered': outcome.deadLettered });
       if (events.listenerCount('applied') > 0) {
-        events.emit('applied', { target, changes: checkApplyJob(job.data, job.id).changes, ...outcome, finishedAt: Date.now() });
+        events.emit('applied', { target, changes, ...outcome, finishedAt: Date.now() });
       }
       return outcome;
     },
@@ -147,6 +149,23 @@ function createWorker(
     );
   });
   return worker;
+}
+
+/**
+ * BullMQ parses a job's data before any processor sees it: a job whose data
+ * is not JSON (damaged, or written by hand) would throw there, stay active and
+ * come back after every stall, forever. It is handed to the processor as a job
+ * that says so instead, and dead-lettered like any other malformed job.
+ */
+class ApplyJobWorker extends Worker<ApplyJobData, JobOutcome> {
+  protected override createJob(data: JobJson, jobId: string): Job<ApplyJobData, JobOutcome> {
+    try {
+      return super.createJob(data, jobId);
+    } catch (error) {
+      if (!(error instanceof SyntaxError)) throw error;
+      return super.createJob({ ...data, data: JSON.stringify({ unreadable: String(data.data).slice(0, 200) }) }, jobId);
+    }
+  }
 }
 
 function scheduleDeadLetterPurge(deadLetters: DeadLetterQueue, targets: string[], retention: number, logger: Logger): NodeJS.Timeout {

@@ -30,7 +30,12 @@ export function checkApplyJob(data: unknown, jobId: string | undefined): Checked
   const job = jobId ?? '(no id)';
   const raw = isRecord(data) ? data.changes : undefined;
   if (!Array.isArray(raw)) {
-    const what = isRecord(data) ? `its "changes" is ${describe(data.changes)}` : `its data is ${describe(data)}`;
+    // `unreadable`: the worker could not parse the job's data at all (see ApplyJobWorker).
+    const unreadable = isRecord(data) && typeof data.unreadable === 'string' ? data.unreadable : undefined;
+    const what =
+      unreadable !== undefined
+        ? `its data is not JSON (${describe(unreadable)})`
+        : isRecord(data) ? `its "changes" is ${describe(data.changes)}` : `its data is ${describe(data)}`;
     return {
       changes: [],
       rejected: [reject(data, job, 0, 'PAYLOAD_INVALID', `Apply job ${job} is malformed: ${what}, not a list of changes. ${ADVICE}`)],
