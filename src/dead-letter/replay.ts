@@ -38,6 +38,14 @@ export async function replayDeadLetters(
       continue;
     }
     const entity = deps.entities.get(change.entity);
+    if (letter.failure.code === 'PAYLOAD_INVALID' && (!entity || change.key.length !== entity.primaryColumns.length)) {
+      throw new DualWriteError(
+        'PAYLOAD_INVALID',
+        `Dead letter ${letter.id} came from a malformed apply job and names no row that could be replayed; nothing was replayed. ` +
+          `Discard it (dualwrite dlq discard ${letter.id}); \`dualwrite reconcile --repair\` brings the target up to date if a change was lost with it.`,
+        { entity: change.entity, target },
+      );
+    }
     if (!entity) {
       throw new DualWriteError(
         'ENTITY_NOT_FOUND',

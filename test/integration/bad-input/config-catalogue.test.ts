@@ -85,6 +85,13 @@ const OPTION_CASES: OptionCase[] = [
 ];
 
 describe('bad input: options', () => {
+  it('a primary of a driver other than PostgreSQL or MySQL/MariaDB', async () => {
+    const sqlite = { options: { type: 'better-sqlite3', database: ':memory:' }, initialize: async () => undefined } as unknown as DataSource;
+    const error = await startError(base({ primary: sqlite }));
+    expect(error).toMatchObject({ code: 'PRIMARY_DRIVER_UNSUPPORTED', option: 'primary' });
+    expect(error.message).toContain('uses driver "better-sqlite3"');
+  });
+
   it.each(OPTION_CASES.map((c) => [c.kind, c] as const))('%s', async (_kind, c) => {
     const error = await startError(c.config());
     expect(error).toMatchObject({ code: 'CONFIG_INVALID', option: c.option });

@@ -144,6 +144,11 @@ describe('bad input: corrupted apply jobs and over-long keys (postgres → maria
     expect(listed.stdout.trimEnd().split('\n')).toHaveLength(1 + 8);
     expect(listed.stdout).toMatch(/\(unknown\)\s+upsert\s+permanent payload PAYLOAD_INVALID/);
     const ids = (await dw.listDeadLetters()).map((l) => l.id);
+    const placeholder = letters.find((l) => l.failure.message.startsWith('Apply job x-not-a-list'))!;
+    const replayed = await runCli(['dlq', 'replay', placeholder.id], env);
+    expect(replayed.code).toBe(1);
+    expect(replayed.stderr).toContain(`Dead letter ${placeholder.id} came from a malformed apply job and names no row that could be replayed; nothing was replayed. Discard it`);
+    expect((await dw.listDeadLetters()).map((l) => l.id)).toEqual(ids);
     const discarded = await runCli(['dlq', 'discard', ...ids], env);
     expect(discarded).toMatchObject({ code: 0, stdout: `Discarded ${ids.length} dead letter(s).\n` });
     expect(await dw.listDeadLetters()).toEqual([]);
