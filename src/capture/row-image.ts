@@ -45,10 +45,15 @@ export function rowImageOf(
 }
 
 /**
- * The row image after an update through save(): TypeORM's database entity
- * (the row as loaded before the update) with the columns the update changed
- * (and the update-date and version columns it maintains) taken from the
- * written entity. `undefined` when a value is known from neither.
+ * The row image after an update through save(), or `undefined` when the row
+ * must be read back. Only the columns the UPDATE set (and the update-date and
+ * version columns TypeORM maintains) are known for sure: TypeORM loaded the
+ * rest (its database entity) BEFORE the update and without a lock, so a
+ * concurrent transaction may have changed them in between. Our UPDATE waited
+ * for that transaction's row lock and then kept its values, so an image built
+ * from the loaded copy would replicate a row the primary never held (found by
+ * the chaos soak: two writers saving different columns of one hot row). Key
+ * columns are safe: the UPDATE matched them.
  */
 export function rowImageOfUpdate(
   entity: ReplicatedEntity,
@@ -61,9 +66,9 @@ export function rowImageOfUpdate(
   for (const column of entity.columns) {
     const meta = column.metadata;
     const fromWritten = changed.has(column.databaseName) || meta.isUpdateDate || meta.isVersion;
-    const [first, second] = fromWritten ? [written, databaseEntity] : [databaseEntity, written];
-    let value = meta.getEntityValue(first, true);
-    if (value === undefined) value = meta.getEntityValue(second, true);
+    if (!fromWritten && !meta.isPrimary) return undefined;
+    let value = meta.getEntityValue(fromWritten ? written : databaseEntity, true);
+    if (value === undefined) value = meta.getEntityValue(fromWritten ? databaseEntity : written, true);
     if (value === undefined) return undefined;
     row[column.databaseName] = encodeValue(column.kind, value);
   }
