@@ -16,7 +16,17 @@ export interface RelayOptions {
   jobSize: number;
   /** Options every apply job gets (attempts, backoff, retention). */
   jobOptions: JobsOptions;
+  /**
+   * While nudges keep coming, drains start at most this often (ms). The
+   * first nudge after a quiet spell starts one at once; commits during a
+   * drain are relayed together by the next one, this long after the last
+   * one started. @defaultValue 5
+   */
+  coalesceMs?: number;
 }
+
+/** See `RelayOptions.coalesceMs`: a claim transaction costs about as much as a small save, so busy relays batch. */
+const COALESCE_MS = 5;
 
 function compareSeq(a: string, b: string): number {
   return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
@@ -40,6 +50,8 @@ export class Relay {
   private draining?: Promise<number>;
   private again = false;
   private retryTimer?: NodeJS.Timeout;
+  private pause?: { timer: NodeJS.Timeout; resume: () => void };
+  private lastStarted = 0;
   private closed = false;
 
   constructor(
@@ -133,25 +145,28 @@ export class Relay {
 
   /**
    * Asks for a drain soon; called after each commit that wrote the outbox.
-   * Nudges during a drain coalesce into one more drain. Failures are retried
-   * with a growing delay; the worker's relay loop is the safety net.
+   * One drain runs at a time, and drains start at least `coalesceMs` apart
+   * (see RelayOptions): nudges in between coalesce into one drain, so a busy
+   * application pays one claim transaction per batch of commits, not per
+   * commit. Failures are retried with a growing delay; the worker's
+   * relay loop is the safety net.
    */
   nudge(): void {
     if (this.closed) return;
-    if (this.draining) {
-      this.again = true;
-      return;
-    }
-    this.draining = this.runDrains(0);
+    this.again = true;
+    if (!this.draining) this.draining = this.runDrains(0);
   }
 
   private async runDrains(failures: number): Promise<number> {
     let total = 0;
     try {
-      do {
+      while (this.again && !this.closed) {
+        await this.waitUntil(this.lastStarted + (this.options.coalesceMs ?? COALESCE_MS));
+        if (this.closed) break;
         this.again = false;
+        this.lastStarted = Date.now();
         total += await this.drain();
-      } while (this.again && !this.closed);
+      }
       this.draining = undefined;
     } catch (error) {
       this.draining = undefined;
@@ -160,6 +175,7 @@ export class Relay {
         this.logger.warn({ err: error, retryInMs: delay }, 'relay failed; outbox rows stay and will be relayed again');
         this.retryTimer = setTimeout(() => {
           this.retryTimer = undefined;
+          this.again = true;
           if (!this.draining && !this.closed) this.draining = this.runDrains(failures + 1);
         }, delay);
         this.retryTimer.unref();
@@ -168,14 +184,31 @@ export class Relay {
     return total;
   }
 
+  /** Sleeps until `time` (ms since the epoch); `close()` cuts it short. */
+  private async waitUntil(time: number): Promise<void> {
+    const ms = time - Date.now();
+    if (ms <= 0 || this.closed) return;
+    await new Promise<void>((resolve) => {
+      const resume = () => {
+        this.pause = undefined;
+        resolve();
+      };
+      this.pause = { timer: setTimeout(resume, ms), resume };
+    });
+  }
+
   /** Waits for a running drain to finish; later nudges are ignored. */
   async close(): Promise<void> {
     this.closed = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.pause) {
+      clearTimeout(this.pause.timer);
+      this.pause.resume();
+    }
     await this.draining?.catch(() => undefined);
   }
 
-  /** Resolves when no drain is running (tests and the demo use it). */
+  /** Resolves when no drain is running or due (tests and the demo use it). */
   async idle(): Promise<void> {
     while (this.draining) await this.draining.catch(() => undefined);
   }
