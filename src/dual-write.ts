@@ -1,6 +1,6 @@
 import type IORedis from 'ioredis';
 import type { DataSource } from 'typeorm';
-import { OUTBOX_TABLE } from '../migrations/table-names';
+import { OUTBOX_COLUMNS, OUTBOX_TABLE } from '../migrations/table-names';
 import { registerCapture } from './capture/register-capture';
 import type { DualWriteConfig, ResolvedConfig, StatusThresholds } from './config/dual-write-config';
 import { resolveConfig } from './config/resolve-config';
@@ -260,6 +260,25 @@ async function assertOutboxExists(primary: DataSource, dialect: Dialect): Promis
       'OUTBOX_MISSING',
       `The outbox table "${OUTBOX_TABLE}" does not exist in the primary database. ` +
         `Run \`dualwrite migrate\` (or add CreateDualWriteOutbox1764400000000 from 'typeorm-dualwrite/migrations' to your migrations and run them).`,
+      { option: 'primary' },
+    );
+  }
+  // An outbox made by another version would make every captured write fail: refuse to start instead.
+  // (When TypeORM cannot read the table back, e.g. it lives in another schema, there is nothing to compare.)
+  const queryRunner = primary.createQueryRunner();
+  let columns: Set<string> | undefined;
+  try {
+    const table = await queryRunner.getTable(OUTBOX_TABLE);
+    columns = table && new Set(table.columns.map((c) => c.name));
+  } finally {
+    await queryRunner.release();
+  }
+  const missing = columns ? OUTBOX_COLUMNS.filter((c) => !columns.has(c)) : [];
+  if (missing.length > 0) {
+    throw new DualWriteError(
+      'OUTBOX_MISSING',
+      `The outbox table "${OUTBOX_TABLE}" in the primary database lacks the column(s) ${missing.map((c) => `"${c}"`).join(', ')}: it was made by another version of typeorm-dualwrite. ` +
+        `Let the relay empty it, drop it, and run \`dualwrite migrate\` (or add the columns as CreateDualWriteOutbox1764400000000 defines them).`,
       { option: 'primary' },
     );
   }

@@ -1,6 +1,6 @@
 import { Worker, type ConnectionOptions, type Job, type JobJson } from 'bullmq';
 import type { DataSource } from 'typeorm';
-import { LEDGER_TABLE } from '../../migrations/table-names';
+import { LEDGER_COLUMNS, LEDGER_TABLE } from '../../migrations/table-names';
 import type { ResolvedConfig } from '../config/dual-write-config';
 import { dialectFor } from '../dialect/dialect-for';
 import { DualWriteError } from '../errors/dual-write-error';
@@ -197,6 +197,19 @@ async function assertLedgerExists(dataSource: DataSource, name: string): Promise
       throw new DualWriteError(
         'LEDGER_MISSING',
         `Target "${name}" has no "${LEDGER_TABLE}" table. Run \`dualwrite migrate\` (it creates the version ledger in every target).`,
+        { target: name },
+      );
+    }
+    // A ledger made by another version would dead-letter every change as a schema error: refuse to start instead.
+    const table = await queryRunner.getTable(LEDGER_TABLE);
+    const columns = new Set(table?.columns.map((c) => c.name) ?? []);
+    const wanted = dialectFor(dataSource, { target: name }).name === 'mysql' ? [...LEDGER_COLUMNS, 'prior_version'] : [...LEDGER_COLUMNS];
+    const missing = table ? wanted.filter((c) => !columns.has(c)) : [];
+    if (missing.length > 0) {
+      throw new DualWriteError(
+        'LEDGER_MISSING',
+        `Target "${name}" has a "${LEDGER_TABLE}" table without the column(s) ${missing.map((c) => `"${c}"`).join(', ')}: it was made by another version of typeorm-dualwrite. ` +
+          `Add them as CreateDualWriteLedger1764400000001 (typeorm-dualwrite/migrations) defines them; keep its rows (they hold the versions already applied).`,
         { target: name },
       );
     }

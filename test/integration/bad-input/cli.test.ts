@@ -202,15 +202,32 @@ describe('bad input: the CLI against real services', () => {
   let targetDb: TestDatabase;
   let bareTargetDb: TestDatabase;
   let barePrimaryDb: TestDatabase;
+  /** Outbox and ledger as another version made them: a column short. */
+  let oldPrimaryDb: TestDatabase;
+  let oldTargetDb: TestDatabase;
   let env: Record<string, string>;
 
   beforeAll(async () => {
-    [primaryDb, targetDb, bareTargetDb, barePrimaryDb] = await Promise.all([
+    [primaryDb, targetDb, bareTargetDb, barePrimaryDb, oldPrimaryDb, oldTargetDb] = await Promise.all([
       createDatabase('postgres', 'dwbicp'),
       createDatabase('mariadb', 'dwbict'),
       createDatabase('mariadb', 'dwbicb'),
       createDatabase('mariadb', 'dwbicn'),
+      createDatabase('mariadb', 'dwbico'),
+      createDatabase('mariadb', 'dwbicl'),
     ]);
+    const oldPrimary = new DataSource(oldPrimaryDb.options([]));
+    const oldTarget = new DataSource(oldTargetDb.options([]));
+    await Promise.all([oldPrimary.initialize(), oldTarget.initialize()]);
+    await oldPrimary.query(
+      'CREATE TABLE dualwrite_outbox (seq bigint NOT NULL AUTO_INCREMENT PRIMARY KEY, entity varchar(255) NOT NULL, op varchar(8) NOT NULL, ' +
+        'pk text NOT NULL, row_image longtext NULL, targets text NOT NULL, captured_at bigint NOT NULL)',
+    );
+    await oldTarget.query(
+      'CREATE TABLE dualwrite_version_ledger (entity varchar(191) NOT NULL, row_key varchar(512) NOT NULL, version bigint NOT NULL, ' +
+        'deleted tinyint(1) NOT NULL DEFAULT 0, updated_at timestamp(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3), PRIMARY KEY (entity, row_key))',
+    );
+    await Promise.all([oldPrimary.destroy(), oldTarget.destroy()]);
     const primary = dataSource(primaryDb, source.all);
     const target = new DataSource(targetDb.options([]));
     const barePrimary = dataSource(barePrimaryDb, source.all);
@@ -221,7 +238,7 @@ describe('bad input: the CLI against real services', () => {
   });
 
   afterAll(async () => {
-    await Promise.all([primaryDb, targetDb, bareTargetDb, barePrimaryDb].map((db) => db?.drop()));
+    await Promise.all([primaryDb, targetDb, bareTargetDb, barePrimaryDb, oldPrimaryDb, oldTargetDb].map((db) => db?.drop()));
     await removeQueues(prefix);
   });
 
@@ -254,6 +271,20 @@ describe('bad input: the CLI against real services', () => {
         env: () => ({ DW_PRIMARY_ENGINE: 'mariadb', DW_PRIMARY_DB: barePrimaryDb.name }),
         code: 'OUTBOX_MISSING',
         says: ['The outbox table "dualwrite_outbox" does not exist in the primary database. Run `dualwrite migrate`'],
+      },
+      {
+        kind: 'outbox made by another version (a column short)',
+        args: ['status', ...config],
+        env: () => ({ DW_PRIMARY_ENGINE: 'mariadb', DW_PRIMARY_DB: oldPrimaryDb.name }),
+        code: 'OUTBOX_MISSING',
+        says: ['The outbox table "dualwrite_outbox" in the primary database lacks the column(s) "trace": it was made by another version'],
+      },
+      {
+        kind: 'version ledger made by another version (a column short)',
+        args: ['worker', ...config],
+        env: () => ({ DW_TARGET_DB: oldTargetDb.name }),
+        code: 'LEDGER_MISSING',
+        says: ['Target "t" has a "dualwrite_version_ledger" table without the column(s) "prior_version"', 'keep its rows'],
       },
     ];
     const results = await inBatches(cases, 3, (c) => dualwrite(c.args, { ...env, ...(c.env?.() ?? {}) }));
