@@ -48,6 +48,15 @@ function editDistance(a: string, b: string): number {
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 function checkLogger(logger: unknown): void {
+  const fromEnv = process.env.DUALWRITE_LOG_LEVEL;
+  const usesEnv = logger === undefined || (typeof logger === 'object' && logger !== null && !('child' in logger) && (logger as { level?: unknown }).level === undefined);
+  if (usesEnv && fromEnv !== undefined && fromEnv !== '' && !LOG_LEVELS.includes(fromEnv)) {
+    throw new DualWriteError(
+      'CONFIG_INVALID',
+      `The environment variable DUALWRITE_LOG_LEVEL is "${fromEnv}"; expected one of ${LOG_LEVELS.join(', ')}.`,
+      { option: 'DUALWRITE_LOG_LEVEL' },
+    );
+  }
   if (logger === undefined) return;
   if (typeof logger !== 'object' || logger === null) throw invalid('logger', `expected a pino logger or { level }, got ${describeValue(logger)}.`);
   if (typeof (logger as { child?: unknown }).child === 'function') return;

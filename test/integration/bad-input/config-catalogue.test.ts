@@ -80,11 +80,23 @@ const OPTION_CASES: OptionCase[] = [
   { kind: 'redis port as a string', config: () => base({ redis: { host: '127.0.0.1', port: '6379' } }), option: 'redis.port', says: [/port number from 1 to 65535, got "6379"/] },
   { kind: 'queue prefix with a colon', config: () => base({ queuePrefix: 'my:app' }), option: 'queuePrefix', says: [/letters, digits/] },
   { kind: 'unknown log level', config: () => base({ logger: { level: 'verbose' } }), option: 'logger.level', says: [/one of fatal, error, warn, info, debug, trace, silent, got "verbose"/] },
+  { kind: 'unknown logger option', config: () => base({ logger: { levle: 'info' } }), option: 'logger.levle', says: [/did you mean "level"\?/] },
   { kind: 'onDeadLetter not a function', config: () => base({ onDeadLetter: 'notify' }), option: 'onDeadLetter', says: [/expected a function/] },
   { kind: 'metrics port out of range', config: () => base({ observability: { metricsPort: 70000 } }), option: 'observability.metricsPort', says: [/1 to 65535, or 0/] },
 ];
 
 describe('bad input: options', () => {
+  it('an unknown log level in DUALWRITE_LOG_LEVEL', async () => {
+    process.env.DUALWRITE_LOG_LEVEL = 'verbose';
+    try {
+      const error = await startError(base({ logger: undefined }));
+      expect(error).toMatchObject({ code: 'CONFIG_INVALID', option: 'DUALWRITE_LOG_LEVEL' });
+      expect(error.message).toContain('DUALWRITE_LOG_LEVEL is "verbose"; expected one of fatal, error, warn, info, debug, trace, silent');
+    } finally {
+      delete process.env.DUALWRITE_LOG_LEVEL;
+    }
+  });
+
   it('a primary of a driver other than PostgreSQL or MySQL/MariaDB', async () => {
     const sqlite = { options: { type: 'better-sqlite3', database: ':memory:' }, initialize: async () => undefined } as unknown as DataSource;
     const error = await startError(base({ primary: sqlite }));
