@@ -7,6 +7,7 @@ import { resolveConfig } from './config/resolve-config';
 import type { Dialect } from './dialect/dialect';
 import { dialectFor } from './dialect/dialect-for';
 import { DualWriteError } from './errors/dual-write-error';
+import { classifyError } from './errors/classify-error';
 import { resolveReplicatedEntities, type ReplicatedEntity } from './metadata/replicated-entity';
 import { createLogger, type Logger } from './observability/logger';
 import { OutboxWriter } from './outbox/outbox-writer';
@@ -244,9 +245,13 @@ async function initializePrimary(primary: DataSource): Promise<boolean> {
     await primary.initialize();
     return true;
   } catch (error) {
+    // TypeORM also fails here on its own metadata (a relation to an entity not listed, a bad column type):
+    // those errors carry no driver or socket error code.
+    const connecting = classifyError(error).code !== undefined;
     throw new DualWriteError(
       'PRIMARY_UNREACHABLE',
-      `Cannot initialize the primary DataSource (${(error as Error).message}). Check its connection options in "primary".`,
+      `Cannot initialize the primary DataSource (${(error as Error).message}). ` +
+        (connecting ? 'Check its connection options in "primary".' : 'Check its entities and options in "primary" (TypeORM itself refused them).'),
       { option: 'primary' },
       { cause: error },
     );

@@ -9,7 +9,7 @@
  * columns, unreachable Redis and a missing outbox are in
  * test/integration/capture/startup-errors.test.ts.)
  */
-import { Column, DataSource, Entity, PrimaryColumn } from 'typeorm';
+import { Column, DataSource, Entity, ManyToOne, PrimaryColumn } from 'typeorm';
 import { DualWrite, defineDualWrite, isDualWriteError, type DualWriteConfig } from '../../../src';
 import { NotReplicated, Replicate } from '../../../decorators';
 import { runMigrations } from '../../../migrations';
@@ -176,6 +176,18 @@ class Parcel {
   @Column({ type: 'geometry', nullable: true }) shape!: unknown;
 }
 
+@Entity('bi_owner_missing')
+class OrphanOwner {
+  @PrimaryColumn({ type: 'int' }) id!: number;
+}
+
+/** Its relation's entity is not in the DataSource's list: TypeORM refuses to build the metadata. */
+@Entity('bi_orphan')
+class Orphan {
+  @PrimaryColumn({ type: 'int' }) id!: number;
+  @ManyToOne(() => OrphanOwner) owner!: OrphanOwner;
+}
+
 interface EntityCase {
   kind: string;
   entity: Function;
@@ -307,5 +319,14 @@ describe('bad input: unreachable databases', () => {
     const error = await startError(base({ primary }));
     expect(error).toMatchObject({ code: 'PRIMARY_UNREACHABLE', option: 'primary' });
     expect(error.message).toContain('dw_no_such_database_here');
+    expect(error.message).toContain('Check its connection options in "primary".');
+  });
+
+  it('a primary whose entities TypeORM refuses says so, not "connection"', async () => {
+    const primary = new DataSource({ type: 'postgres', ...PG, database: 'postgres', entities: [Orphan] });
+    const error = await startError(base({ primary }));
+    expect(error).toMatchObject({ code: 'PRIMARY_UNREACHABLE', option: 'primary' });
+    expect(error.message).toMatch(/Entity metadata for Orphan#owner was not found/);
+    expect(error.message).toContain('Check its entities and options in "primary" (TypeORM itself refused them).');
   });
 });
