@@ -1,4 +1,5 @@
 import type { DataSource, MigrationInterface } from 'typeorm';
+import { DualWriteError } from '../src/errors/dual-write-error';
 import { CreateDualWriteOutbox1764400000000 } from './1764400000000-CreateDualWriteOutbox';
 import { CreateDualWriteLedger1764400000001 } from './1764400000001-CreateDualWriteLedger';
 
@@ -8,9 +9,22 @@ export interface MigrationReport {
   migration: string;
 }
 
-async function run(dataSource: DataSource, migration: MigrationInterface): Promise<void> {
+async function run(dataSource: DataSource, migration: MigrationInterface, target?: string): Promise<void> {
   const initialized = dataSource.isInitialized;
-  if (!initialized) await dataSource.initialize();
+  if (!initialized) {
+    try {
+      await dataSource.initialize();
+    } catch (error) {
+      const where = target === undefined ? 'the primary DataSource' : `target "${target}"`;
+      const option = target === undefined ? 'primary' : `targets.${target}`;
+      throw new DualWriteError(
+        target === undefined ? 'PRIMARY_UNREACHABLE' : 'TARGET_UNREACHABLE',
+        `Cannot migrate ${where}: it failed to connect (${(error as Error).message}). Check its options in "${option}"; nothing was migrated there.`,
+        { option, ...(target === undefined ? {} : { target }) },
+        { cause: error },
+      );
+    }
+  }
   const queryRunner = dataSource.createQueryRunner();
   try {
     await migration.up(queryRunner);
@@ -32,7 +46,7 @@ export async function runMigrations(config: { primary: DataSource; targets: Reco
   report.push({ database: 'primary', migration: outbox.name });
   for (const [name, target] of Object.entries(config.targets)) {
     const ledger = new CreateDualWriteLedger1764400000001();
-    await run(target, ledger);
+    await run(target, ledger, name);
     report.push({ database: `target ${name}`, migration: ledger.name });
   }
   return report;

@@ -259,6 +259,13 @@ describe('bad input: the CLI against real services', () => {
         says: ['Cannot connect to target "t"', 'dw_no_such_target_db', 'Check its DataSource options in "targets.t".'],
       },
       {
+        kind: 'migrate with a target database that does not exist',
+        args: ['migrate', ...config],
+        env: () => ({ DW_TARGET_DB: 'dw_no_such_target_db' }),
+        code: 'TARGET_UNREACHABLE',
+        says: ['Cannot migrate target "t": it failed to connect', 'dw_no_such_target_db', 'Check its options in "targets.t"'],
+      },
+      {
         kind: 'target never migrated (no version ledger)',
         args: ['worker', ...config],
         env: () => ({ DW_TARGET_DB: bareTargetDb.name }),
