@@ -9,7 +9,7 @@ import type { WireValue } from './change';
  * PostgreSQL or MariaDB encodes to the same wire value.
  *
  * - integer → number; bigint and decimal → decimal string (exact)
- * - float → number; boolean → true/false
+ * - float → number (NaN and ±Infinity as the strings 'NaN', 'Infinity', '-Infinity'); boolean → true/false
  * - date → 'YYYY-MM-DD' (a Date is read in local time, as TypeORM does)
  * - time → 'HH:MM:SS[.ffffff]'; timestamp → ISO-8601 UTC string
  * - json → the JSON value; simple-json and simple-array → the stored text
@@ -23,8 +23,12 @@ export function encodeValue(kind: ValueKind, value: unknown, jsonAsText = false)
     case 'bigint':
     case 'decimal':
       return String(value);
-    case 'float':
-      return typeof value === 'number' ? value : Number(value);
+    case 'float': {
+      const n = typeof value === 'number' ? value : Number(value);
+      // JSON has no NaN or ±Infinity (JSON.stringify writes null): carry them as the text PostgreSQL
+      // reads them back from, so a target gets them or refuses them, never a silent NULL.
+      return Number.isFinite(n) ? n : String(n);
+    }
     case 'boolean':
       return value === true || value === 1 || value === '1' || value === 't' || value === 'true';
     case 'string':
