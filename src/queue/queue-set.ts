@@ -1,8 +1,9 @@
-import { Queue } from 'bullmq';
+import type { Queue } from 'bullmq';
 import type IORedis from 'ioredis';
 import { applyQueueName, type ApplyJobData } from './apply-job';
+import { RawJsonQueue } from './raw-json-queue';
 
-/** One BullMQ queue per target, sharing one Redis connection, made on first use. */
+/** One BullMQ queue per target (taking `rawJobData` too), sharing one Redis connection, made on first use. */
 export class QueueSet {
   private readonly queues = new Map<string, Queue<ApplyJobData>>();
 
@@ -14,7 +15,7 @@ export class QueueSet {
   get(target: string): Queue<ApplyJobData> {
     let queue = this.queues.get(target);
     if (!queue) {
-      queue = new Queue<ApplyJobData>(applyQueueName(target), { connection: this.connection, prefix: this.prefix });
+      queue = new RawJsonQueue<ApplyJobData>(applyQueueName(target), { connection: this.connection, prefix: this.prefix });
       queue.on('error', () => undefined);
       this.queues.set(target, queue);
     }

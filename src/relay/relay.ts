@@ -3,12 +3,12 @@ import type { DataSource } from 'typeorm';
 import type { Dialect } from '../dialect/dialect';
 import { OUTBOX_TABLE } from '../../migrations/table-names';
 import type { Logger } from '../observability/logger';
-import type { Change } from '../outbox/change';
 import { APPLY_JOB, type ApplyJobData } from '../queue/apply-job';
 import { batchJobId } from '../queue/job-id';
 import type { QueueSet } from '../queue/queue-set';
 import type { DualWriteEvents } from '../observability/dual-write-events';
-import { changeOfRow, type OutboxRow } from './outbox-row';
+import { changeJson, relayedChangeOfRow, type OutboxRow, type RelayedChange } from './outbox-row';
+import { rawJobData } from '../queue/raw-json-queue';
 import { startRelaySpans } from '../observability/tracing';
 
 export interface RelayOptions {
@@ -96,10 +96,10 @@ export class Relay {
   }
 
   private async enqueue(rows: readonly OutboxRow[]): Promise<number> {
-    const byTarget = new Map<string, Change[]>();
-    const traced: Change[] = [];
+    const byTarget = new Map<string, RelayedChange[]>();
+    const traced: RelayedChange[] = [];
     for (const row of rows) {
-      const change = changeOfRow(row);
+      const change = relayedChangeOfRow(row);
       if (change.trace) traced.push(change);
       for (const target of row.targets.split(',')) {
         const list = byTarget.get(target) ?? [];
@@ -115,10 +115,11 @@ export class Relay {
         const bulk = [];
         for (let start = 0; start < changes.length; start += this.options.jobSize) {
           const slice = changes.slice(start, start + this.options.jobSize);
-          const data: ApplyJobData = { target, changes: slice };
+          // The JSON of `{ target, changes }` (ApplyJobData), built around the outbox's JSON text.
+          const text = `{"target":${JSON.stringify(target)},"changes":[${slice.map(changeJson).join(',')}]}`;
           bulk.push({
             name: APPLY_JOB,
-            data,
+            data: rawJobData<ApplyJobData>(text),
             opts: { ...this.options.jobOptions, jobId: batchJobId(target, slice.map((c) => c.version)) },
           });
         }
@@ -133,14 +134,25 @@ export class Relay {
     return jobs;
   }
 
-  /** Relays until the outbox is empty (or only holds rows other relays have claimed). */
+  /**
+   * Relays until the outbox is empty (or only holds rows other relays have
+   * claimed). Behind a backlog (the first pass claimed a full batch), two
+   * passes run at once on two connections, so one claims while the other
+   * waits for Redis; SKIP LOCKED keeps their rows apart.
+   */
   async drain(): Promise<number> {
-    let total = 0;
-    for (;;) {
-      const pass = await this.relayOnce();
-      total += pass.rows;
-      if (pass.rows < this.options.batchSize) return total;
-    }
+    const first = await this.relayOnce();
+    if (first.rows < this.options.batchSize) return first.rows;
+    const loop = async (): Promise<number> => {
+      let total = 0;
+      for (;;) {
+        const pass = await this.relayOnce();
+        total += pass.rows;
+        if (pass.rows < this.options.batchSize) return total;
+      }
+    };
+    const [a, b] = await Promise.all([loop(), loop()]);
+    return first.rows + a + b;
   }
 
   /**
