@@ -118,7 +118,8 @@ export function runCli(argv: string[]): void {
     },
     (error: unknown) => {
       if (isDualWriteError(error)) {
-        process.stderr.write(`dualwrite: ${error.message} [${error.code}]\n`);
+        // A message that already starts with the command (`dualwrite worker: …`) is not prefixed twice.
+        process.stderr.write(`${error.message.startsWith('dualwrite ') ? '' : 'dualwrite: '}${error.message} [${error.code}]\n`);
       } else if (process.env.DUALWRITE_DEBUG) {
         process.stderr.write(`dualwrite: ${(error as Error)?.stack ?? String(error)}\n`);
       } else {

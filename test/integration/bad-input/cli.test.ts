@@ -73,7 +73,7 @@ interface CliCase {
 function expectClearFailure(result: Result, c: Pick<CliCase, 'code' | 'says' | 'args'>): void {
   const context = `dualwrite ${c.args.join(' ')}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`;
   expect({ context, code: result.code }).toEqual({ context, code: 1 });
-  expect(result.stderr).toMatch(/^dualwrite: /);
+  expect(result.stderr).toMatch(/^dualwrite[: ]/);
   expect(result.stderr).toContain(`[${c.code}]`);
   for (const text of c.says) {
     if (typeof text === 'string') expect(result.stderr).toContain(text);
