@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, readFileSync, type WriteStream } from 'node:fs';
+import { createWriteStream, existsSync, readFileSync, writeFileSync, type WriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createConnection } from 'mysql2/promise';
@@ -506,14 +506,25 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         }
       }
     })();
-    const outage = async (name: 'pg' | 'maria', server: PrivateServer) => {
+    /** Stops a target for `outageMs`; `midway` runs halfway through (the Redis loss, so the jobs piled up for the stopped target are lost). */
+    const outage = async (name: 'pg' | 'maria', server: PrivateServer, midway?: () => Promise<void>) => {
       outageOf = name;
       await server.stop();
       say(`target ${name} stopped`);
-      await sleep(options.outageMs);
+      await sleep(options.outageMs / 2);
+      await midway?.();
+      await sleep(options.outageMs / 2);
       await server.start();
       outageOf = undefined;
       faultDone(name === 'pg' ? 'target stopped (pg)' : 'target stopped (maria)', `${(options.outageMs / 1000).toFixed(0)} s down`);
+    };
+    const loseRedis = async () => {
+      await redisServer.stop();
+      redisWatermark = await capturedSoFar('MAX(seq)');
+      say(`Redis killed (no persistence: every queued job is gone); changes up to v${redisWatermark} may have been in it`);
+      await sleep(1000);
+      await redisServer.start();
+      faultDone('Redis lost its data', 'restarted empty');
     };
     const writerKill = async () => {
       if (await faulty.killOneMidTransaction(random)) faultDone('writer SIGKILL mid-transaction');
@@ -525,14 +536,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       await untilProgress(0.1);
       await outage('maria', mariaServer);
       await untilProgress(0.4);
-      await redisServer.stop();
-      redisWatermark = await capturedSoFar('MAX(seq)');
-      say(`Redis killed (no persistence: every queued job is gone); changes up to v${redisWatermark} may have been in it`);
-      await sleep(1000);
-      await redisServer.start();
-      faultDone('Redis lost its data', 'restarted empty');
-      await untilProgress(0.5);
-      await outage('pg', pgServer);
+      await outage('pg', pgServer, loseRedis);
       // A second writer kill if any writer is still writing.
       await untilProgress(0.8);
       if (faulty.running) await writerKill();
@@ -584,6 +588,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     ];
     let failedJobs = 0;
     for (const t of CHAOS_TARGETS) failedJobs += await control.queues.get(t).getFailedCount();
+
+    // BullMQ's event streams since the Redis loss, for the post-mortem of a failed run.
+    const events: string[] = [];
+    for (const t of CHAOS_TARGETS) {
+      const entries = (await control.redis.xrange(`${env.CHAOS_PREFIX}:${t}:events`, '-', '+')) as Array<[string, string[]]>;
+      for (const [id, fields] of entries) events.push(`${t} ${id} ${fields.join(' ')}`);
+    }
+    writeFileSync(`${logFile}.events`, `${events.join('\n')}\n`);
 
     const sum = (k: 'lost' | 'resurrected' | 'stale') => Object.values(final).reduce((a, d) => a + d[k], 0);
     const faultChanges = faulty.tally().changes;

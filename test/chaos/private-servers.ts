@@ -82,7 +82,11 @@ export async function privatePostgres(): Promise<PrivateServer> {
   const pgRun = (tool: string, args: string[]) => (asRoot ? run('runuser', ['-u', 'postgres', '--', path.join(bin, tool), ...args]) : run(path.join(bin, tool), args));
   const port = await freePort();
   await pgRun('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8']);
-  const settings = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`;
+  // Commits must survive the crash-stop: synchronous_commit stays on (with it
+  // off, PostgreSQL acknowledges commits it then loses in a crash, and the
+  // target silently drops applies the worker saw succeed). fsync=off only
+  // risks an OS crash, which the soak does not simulate.
+  const settings = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=200`;
   let running = false;
   const stopSync = () => {
     if (!running) return;
@@ -170,7 +174,8 @@ export async function privateMariaDb(): Promise<PrivateServer> {
     '--bind-address=127.0.0.1',
     '--user=root',
     '--skip-log-bin',
-    '--innodb-flush-log-at-trx-commit=0',
+    // 2: the log reaches the OS at each commit, so a killed mariadbd keeps every acknowledged commit (0 loses up to a second of them).
+    '--innodb-flush-log-at-trx-commit=2',
     '--innodb-buffer-pool-size=128M',
     '--max-connections=300',
   ];
