@@ -123,6 +123,11 @@ export class ChangeApplier {
       const upsert = this.dialect.apply.ledgerUpsert(LEDGER_TABLE, chunk);
       const returned = (await queryRunner.query(upsert.sql, upsert.params)) as Array<{ key: string }> | unknown;
       if (this.dialect.apply.ledgerRead) {
+        const known = this.dialect.apply.ledgerUpsertWinners?.(returned, chunk);
+        if (known) {
+          for (const key of known) winners.add(key);
+          continue;
+        }
         const read = this.dialect.apply.ledgerRead(LEDGER_TABLE, entity, chunk.map((e) => e.key));
         const rows = (await queryRunner.query(read.sql, read.params)) as Array<{ key: string; version: string; prior: string }>;
         const wanted = new Map(chunk.map((e) => [e.key, e.version]));
@@ -166,9 +171,22 @@ function newestPerKey(changes: readonly Change[]): Map<string, Map<string, Chang
   return byEntity;
 }
 
-/** Byte order of UTF-8, as the ledger's binary collation sorts keys, so locks are taken in one order everywhere. */
-function compareBinary(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+/**
+ * Byte order of UTF-8, as the ledger's binary collation sorts keys, so locks
+ * are taken in one order everywhere. UTF-16 code units order like code
+ * points (hence like UTF-8) except surrogates against U+E000–U+FFFF, so the
+ * string comparison decides unless the first difference involves those.
+ */
+export function compareBinary(a: string, b: string): number {
+  const length = Math.min(a.length, b.length);
+  for (let i = 0; i < length; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    if (x < 0xd800 && y < 0xd800) return x - y;
+    return Buffer.compare(Buffer.from(a), Buffer.from(b));
+  }
+  return a.length - b.length;
 }
 
 function* chunks<T>(items: readonly T[], paramsPerItem: number): Generator<T[]> {

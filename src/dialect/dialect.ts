@@ -95,6 +95,12 @@ export interface ApplySql {
    * `prior` is lower.
    */
   ledgerRead?(ledgerTable: string, entity: string, keys: readonly string[]): Statement;
+  /**
+   * MySQL: the winning keys when `ledgerUpsert`'s own result already tells
+   * them (no entry met an existing ledger row, so every one was inserted and
+   * won), sparing `ledgerRead`; undefined when it does not.
+   */
+  ledgerUpsertWinners?(result: unknown, entries: readonly LedgerEntry[]): string[] | undefined;
   /** Multi-row upsert of full rows; `columns` includes the key columns. */
   upsertRows(
     table: string,

@@ -125,6 +125,14 @@ describe('mysqlApplySql', () => {
     });
   });
 
+  it('takes every entry as a winner only when a multi-row ledger upsert met no existing row', () => {
+    expect(my.ledgerUpsertWinners?.({ info: 'Records: 2  Duplicates: 0  Warnings: 0' }, entries)).toEqual(['1', '2']);
+    expect(my.ledgerUpsertWinners?.({ info: 'Records: 2  Duplicates: 1  Warnings: 0' }, entries)).toBeUndefined();
+    expect(my.ledgerUpsertWinners?.({ info: 'Records: 2  Duplicates: 10  Warnings: 0' }, entries)).toBeUndefined();
+    expect(my.ledgerUpsertWinners?.({ info: '', affectedRows: 1 }, entries.slice(0, 1))).toBeUndefined();
+    expect(my.ledgerUpsertWinners?.(undefined, entries)).toBeUndefined();
+  });
+
   it('upserts composite keys assigning every non-key column', () => {
     const columns = [col('tenant', 'int(11)'), col('code', 'varchar(20)'), col('amount', 'decimal(10,2)'), col('updated', 'datetime(3)')];
     expect(my.upsertRows('shop.order_lines', columns, ['tenant', 'code'], [[1, 'a', '1.50', null], [2, 'b', null, null]])).toEqual({

@@ -66,6 +66,16 @@ export const mysqlApplySql: ApplySql = {
     };
   },
 
+  ledgerUpsertWinners(result: unknown, entries: readonly LedgerEntry[]): string[] | undefined {
+    // A multi-row INSERT reports "Records: n  Duplicates: d  Warnings: w";
+    // d counts the rows that met an existing key. A single-row one reports
+    // nothing, and its affected-row count cannot tell an insert from an
+    // unchanged row (mysql2 asks for found rows).
+    const info = (result as { info?: unknown } | null)?.info;
+    if (entries.length < 2 || typeof info !== 'string' || !/\bDuplicates: 0\b/.test(info)) return undefined;
+    return entries.map((e) => e.key);
+  },
+
   upsertRows(table, columns, keyColumns, rows): Statement {
     requireRows(rows.length, 'upsertRows');
     requireKeys(columns, keyColumns);
