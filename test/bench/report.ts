@@ -57,15 +57,3 @@ export async function repeat<T>(times: number, fn: () => Promise<T>): Promise<T[
   for (let i = 0; i < times; i++) out.push(await fn());
   return out;
 }
-
-/** Samples this process's RSS until stopped; the stop function returns the peak in MB. */
-export function rssSampler(): () => number {
-  let peak = process.memoryUsage().rss;
-  const timer = setInterval(() => {
-    peak = Math.max(peak, process.memoryUsage().rss);
-  }, 50);
-  return () => {
-    clearInterval(timer);
-    return Math.max(peak, process.memoryUsage().rss) / 2 ** 20;
-  };
-}

@@ -19,7 +19,7 @@ import { createDatabase, dataSource, type Engine, type TestDatabase } from '../s
 import { queuePrefix, removeQueues, REDIS } from '../support/redis';
 import { benchEntities, item } from './bench-entities';
 import { benchReconcile } from './reconcile-bench';
-import { median, percentile, printResults, record, report, rssSampler, SCALE, timed } from './report';
+import { median, percentile, printResults, record, report, SCALE, timed } from './report';
 
 interface Setup {
   primaryDb: TestDatabase;
@@ -139,25 +139,57 @@ async function benchRelay(engine: Engine): Promise<void> {
   await s.cleanup();
 }
 
-/** Drains a backlog of `total` changes with a fresh worker; returns ms and peak RSS. */
-async function drainOnce(dw: DualWrite, target: DataSource, prefix: string, total: number, round: number): Promise<{ ms: number; rssMb: number }> {
+/** A `bench-worker` process (relay loop and apply, as `dualwrite worker` runs them). */
+interface BenchWorker {
+  /** When the child started its worker (ms since the epoch). */
+  startedAt: number;
+  /** Commit → applied lag of every change applied so far. */
+  lags: number[];
+  /** Stops the worker; resolves with its peak RSS in MB. */
+  stop(): Promise<number>;
+}
+
+async function startBenchWorker(s: Setup, options: object = {}): Promise<BenchWorker> {
+  const args = [s.primaryDb.engine, s.primaryDb.name, s.targetDb.engine, s.targetDb.name, s.prefix, JSON.stringify(options)];
+  const child = fork(path.join(__dirname, 'bench-worker.js'), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const lags: number[] = [];
+  let rssMb = 0;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const startedAt = await new Promise<number>((resolve, reject) => {
+    child.on('message', (message: { ready?: boolean; startedAt?: number; lags?: number[]; rssMb?: number }) => {
+      if (message.ready) resolve(message.startedAt ?? Date.now());
+      if (message.lags) lags.push(...message.lags);
+      if (message.rssMb !== undefined) rssMb = message.rssMb;
+    });
+    child.once('exit', (code) => reject(new Error(`bench worker exited with ${code}`)));
+  });
+  return {
+    startedAt,
+    lags,
+    stop: async () => {
+      child.send({ stop: true });
+      await exited;
+      return rssMb;
+    },
+  };
+}
+
+/** Drains a backlog of `total` changes with a fresh worker process; returns ms and its peak RSS. */
+async function drainOnce(s: Setup, dw: DualWrite, total: number, round: number, options: object = {}): Promise<{ ms: number; rssMb: number }> {
   await fillOutbox(dw, dw.config.primary, total, round);
   await dw.flush();
-  const queue = new Queue('t', { connection: { ...REDIS, maxRetriesPerRequest: null }, prefix });
-  const peak = rssSampler();
-  const ms = await timed(async () => {
-    const worker = await dw.startWorker();
-    for (;;) {
-      const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
-      if (counts.waiting + counts.active + counts.delayed + counts.prioritized === 0) break;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    await worker.close();
-  });
-  const rssMb = peak();
+  const queue = new Queue('t', { connection: { ...REDIS, maxRetriesPerRequest: null }, prefix: s.prefix });
+  const worker = await startBenchWorker(s, options);
+  for (;;) {
+    const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
+    if (counts.waiting + counts.active + counts.delayed + counts.prioritized === 0) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const ms = Date.now() - worker.startedAt;
+  const rssMb = await worker.stop();
   const failed = await queue.getJobCountByTypes('failed');
   await queue.close();
-  const rows = (await target.query('SELECT COUNT(*) AS n FROM bench_item')) as Array<{ n: string }>;
+  const rows = (await s.target.query('SELECT COUNT(*) AS n FROM bench_item')) as Array<{ n: string }>;
   if (Number(rows[0].n) !== total || failed !== 0) throw new Error(`drain incomplete: ${rows[0].n}/${total} rows, ${failed} failed jobs`);
   return { ms, rssMb };
 }
@@ -165,18 +197,16 @@ async function drainOnce(dw: DualWrite, target: DataSource, prefix: string, tota
 /** Apply throughput with 1% of apply statements failing transiently (PostgreSQL target) vs none, same run. */
 async function benchTransientFailures(): Promise<void> {
   const s = await setup('mariadb', 'postgres');
-  const dw = await DualWrite.start({
-    primary: s.primary, targets: { t: s.target }, redis: REDIS, queuePrefix: s.prefix, logger: { level: 'silent' },
-    retry: { attempts: 20, delay: 50, maxDelay: 1000, jitter: 0.2 },
-  });
+  const dw = await DualWrite.start({ primary: s.primary, targets: { t: s.target }, redis: REDIS, queuePrefix: s.prefix, logger: { level: 'silent' } });
+  const retry = { retry: { attempts: 20, delay: 50, maxDelay: 1000, jitter: 0.2 } };
   const total = Math.round(50_000 * SCALE);
-  const clean = await drainOnce(dw, s.target, s.prefix, total, 1);
+  const clean = await drainOnce(s, dw, total, 1, retry);
   await s.target.query(`CREATE FUNCTION bench_flaky() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN IF random() < 0.01 THEN RAISE EXCEPTION 'injected transient failure' USING ERRCODE = '40001'; END IF; RETURN NULL; END $$`);
   await s.target.query('CREATE TRIGGER bench_flaky BEFORE INSERT ON bench_item FOR EACH STATEMENT EXECUTE FUNCTION bench_flaky()');
   await s.target.query('TRUNCATE bench_item');
   await s.target.query('TRUNCATE dualwrite_version_ledger');
-  const flaky = await drainOnce(dw, s.target, s.prefix, total, 2);
+  const flaky = await drainOnce(s, dw, total, 2, retry);
   await dw.close();
   report(`[mariadb → postgres] drain with 1% of applies failing transiently, rows/s`, (total * 1000) / flaky.ms, (total * 1000) / clean.ms, 'rows/s', '≥ 0.90×');
   await s.cleanup();
@@ -191,16 +221,8 @@ async function benchTransientFailures(): Promise<void> {
 async function benchLag(): Promise<void> {
   const s = await setup('postgres', 'mariadb');
   const dw = await DualWrite.start({ primary: s.primary, targets: { t: s.target }, redis: REDIS, queuePrefix: s.prefix, logger: { level: 'silent' } });
-  const lags: number[] = [];
-  const child = fork(path.join(__dirname, 'lag-worker.js'), [s.primaryDb.name, s.targetDb.name, s.prefix], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  await new Promise<void>((resolve, reject) => {
-    child.on('message', (message: { ready?: boolean; lags?: number[] }) => {
-      if (message.ready) resolve();
-      if (message.lags) lags.push(...message.lags);
-    });
-    child.once('exit', (code) => reject(new Error(`lag worker exited with ${code}`)));
-  });
+  const worker = await startBenchWorker(s);
+  const lags = worker.lags;
   const repo = s.primary.getRepository(s.entities.BenchItem);
   const rate = 1000;
   const seconds = Math.max(3, Math.round(10 * SCALE));
@@ -218,8 +240,7 @@ async function benchLag(): Promise<void> {
   const elapsed = (Date.now() - started) / 1000;
   const deadline = Date.now() + 30_000;
   while (lags.length < written && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  child.send({ stop: true });
-  await exited;
+  await worker.stop();
   await dw.close();
   const sorted = [...lags].sort((a, b) => a - b);
   const pct = (p: number) => percentile(sorted, p);
@@ -233,13 +254,10 @@ async function benchLag(): Promise<void> {
 /** Drain of a backlog by the apply worker vs raw 1,000-row upserts of the same rows into the same target. */
 async function benchDrain(primaryEngine: Engine, targetEngine: Engine): Promise<void> {
   const s = await setup(primaryEngine, targetEngine);
-  const dw = await DualWrite.start({
-    primary: s.primary, targets: { t: s.target }, redis: REDIS, queuePrefix: s.prefix, logger: { level: 'silent' },
-    worker: { concurrency: 2 },
-  });
+  const dw = await DualWrite.start({ primary: s.primary, targets: { t: s.target }, redis: REDIS, queuePrefix: s.prefix, logger: { level: 'silent' } });
   const total = Math.round(100_000 * SCALE);
   await dw.relay.idle();
-  const { ms: ours, rssMb } = await drainOnce(dw, s.target, s.prefix, total, 1);
+  const { ms: ours, rssMb } = await drainOnce(s, dw, total, 1, { worker: { concurrency: 2 } });
 
   // Baseline: the same rows, decoded, upserted 1,000 at a time straight into the target table.
   const dialect = dialectFor(s.target, { target: 't' });
@@ -258,7 +276,7 @@ async function benchDrain(primaryEngine: Engine, targetEngine: Engine): Promise<
   });
   await dw.close();
   report(`[${primaryEngine} → ${targetEngine}] drain of ${total} changes, rows/s`, (total * 1000) / ours, (total * 1000) / baseline, 'rows/s', '≥ 0.50×');
-  process.stdout.write(`[${primaryEngine} → ${targetEngine}] peak RSS of the process (worker, relay and bench) while draining ${total} changes: ${rssMb.toFixed(0)} MB (goal ≤ 256 MB for 1,000,000)\n`);
+  process.stdout.write(`[${primaryEngine} → ${targetEngine}] peak RSS of the worker process while draining ${total} changes: ${rssMb.toFixed(0)} MB (goal ≤ 256 MB for 1,000,000)\n`);
   await s.cleanup();
 }
 
