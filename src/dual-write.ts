@@ -80,7 +80,7 @@ export class DualWrite {
       }, events);
       const unregister = registerCapture(
         config.primary,
-        { entities, dialect, outbox: new OutboxWriter(dialect), logger, strict: config.strict },
+        { entities, dialect, outbox: new OutboxWriter(dialect, OUTBOX_TABLE, { notify: !config.relay.afterCommit }), logger, strict: config.strict },
         () => {
           if (config.relay.afterCommit) relay.nudge();
         },

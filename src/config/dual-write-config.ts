@@ -25,8 +25,11 @@ export interface RelayOptions {
   pollInterval?: number;
   /**
    * Relay right after each commit in the application process, for the lowest
-   * latency. `false` leaves relaying to `dualwrite worker` (LISTEN/NOTIFY on
-   * PostgreSQL, polling on MySQL) and keeps its work out of the application.
+   * latency (busy applications relay their commits in batches, at most one
+   * claim transaction per 5 ms). `false` leaves relaying to `dualwrite worker`
+   * (LISTEN/NOTIFY on PostgreSQL, polling on MySQL) and keeps its work out of
+   * the application; only then do outbox INSERTs NOTIFY the workers (with
+   * `true`, the workers' polling picks up what a crashed application left).
    * @defaultValue true
    */
   afterCommit?: boolean;

@@ -4,8 +4,12 @@ export type DialectName = 'postgres' | 'mysql';
 export interface OutboxSql {
   /** Does the outbox table exist? Returns one row with `n > 0` when it does. */
   exists(table: string): string;
-  /** INSERT of `rows` outbox rows (entity, op, pk, row_image, targets, captured_at, trace). */
-  insert(table: string, rows: number): string;
+  /**
+   * INSERT of `rows` outbox rows (entity, op, pk, row_image, targets,
+   * captured_at, trace). On engines with a `channel`, it also notifies it
+   * (at commit) unless `notify` is false.
+   */
+  insert(table: string, rows: number, notify?: boolean): string;
   /** True when `insert` takes one array parameter per column instead of one parameter per value. */
   columnar?: boolean;
   /** Claim up to `$1` rows in sequence order, skipping rows another relay holds. */

@@ -24,9 +24,16 @@ const ROWS_PER_STATEMENT = 5000;
  * for all the changes of a transaction.
  */
 export class OutboxWriter {
+  /**
+   * `notify: false` leaves out the PostgreSQL NOTIFY that wakes the workers'
+   * relay loops: for a process that relays its own commits (`relay.afterCommit`),
+   * where a worker's pass per commit would only race it for the same rows.
+   * The workers' polling still picks up what such a process leaves behind.
+   */
   constructor(
     private readonly dialect: Dialect,
     private readonly table: string = OUTBOX_TABLE,
+    private readonly options: { notify?: boolean } = {},
   ) {}
 
   async write(queryRunner: QueryRunner, changes: readonly CapturedChange[]): Promise<void> {
@@ -43,7 +50,7 @@ export class OutboxWriter {
         change.trace ?? null,
       ]);
       const params = sql.columnar ? rows[0].map((_, column) => rows.map((row) => row[column])) : rows.flat();
-      await queryRunner.query(sql.insert(this.table, chunk.length), params);
+      await queryRunner.query(sql.insert(this.table, chunk.length, this.options.notify ?? true), params);
     }
   }
 }

@@ -25,6 +25,14 @@ describe('mysqlOutboxSql', () => {
 });
 
 describe('postgresOutboxSql', () => {
+  it('inserts with one array parameter per column, notifying the relay loops unless told not to', () => {
+    const insert =
+      'INSERT INTO "dualwrite_outbox" (entity, op, pk, row_image, targets, captured_at, trace) ' +
+      'SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[])';
+    expect(postgresOutboxSql.insert('dualwrite_outbox', 3)).toBe(`WITH captured AS (${insert}) SELECT pg_notify('dualwrite_outbox', '')`);
+    expect(postgresOutboxSql.insert('dualwrite_outbox', 3, false)).toBe(insert);
+  });
+
   it('deletes by one array parameter', () => {
     expect(postgresOutboxSql.delete('dualwrite_outbox', ['1', '5'])).toEqual({
       sql: 'DELETE FROM "dualwrite_outbox" WHERE seq = ANY($1::bigint[])',

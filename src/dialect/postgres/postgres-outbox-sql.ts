@@ -12,10 +12,12 @@ export const postgresOutboxSql: OutboxSql = {
   // and its parse cost stay the same however many rows a transaction wrote.
   // The CTE form wakes LISTENing relays in the same round trip; PostgreSQL
   // delivers the notification at COMMIT, and not at all on ROLLBACK.
-  insert: (table) =>
-    `WITH captured AS (INSERT INTO ${quoteTable(table)} (${COLUMNS}) ` +
-    `SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[])) ` +
-    `SELECT pg_notify('${OUTBOX_CHANNEL}', '')`,
+  insert: (table, _rows, notify = true) => {
+    const insert =
+      `INSERT INTO ${quoteTable(table)} (${COLUMNS}) ` +
+      `SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[])`;
+    return notify ? `WITH captured AS (${insert}) SELECT pg_notify('${OUTBOX_CHANNEL}', '')` : insert;
+  },
   columnar: true,
   // Claim and delete in one pass; the rows come back if the transaction
   // rolls back (Redis refused the jobs).
