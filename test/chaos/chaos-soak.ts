@@ -11,7 +11,10 @@ import { dialectFor } from '../../src/dialect/dialect-for';
 import { createDatabase, MARIADB, PG, type Engine, type TestDatabase } from '../support/databases';
 import { chaosConfig, primaryOptions, targetOptions, type ChaosEnv } from './chaos-config';
 import { CHAOS_ENTITY_NAMES, CHAOS_TARGETS, chaosEntities, COUNTERS, counterName } from './chaos-entities';
-import { ChaosProcess, runCli, WRITER } from './chaos-process';
+import { runCli } from './chaos-process';
+import { describeDrift, FAULT_KINDS, type ChaosReport, type FaultKind, type PhaseFigures } from './chaos-report';
+import { WorkerPool } from './worker-pool';
+import { add, WriterGroup } from './writer-group';
 import { killConnections, type ConnectionScope } from './faults';
 import { privateMariaDb, privatePostgres, privateRedis, type PrivateServer } from './private-servers';
 import { auditOutbox } from '../integration/faults/convergence';
@@ -19,7 +22,9 @@ import { compareWithPrimary, lastCapturedChanges, ledgerOf, noDrift, unexplained
 
 /** The audit copy of the outbox that `auditOutbox` keeps (a trigger on the outbox INSERT). */
 const AUDIT_TABLE = 'fault_outbox_audit';
-import { emptyTally, seededRandom, type WriterTally } from './workload';
+import { seededRandom, type WriterTally } from './workload';
+
+export { FAULT_KINDS, formatReport, type ChaosReport, type FaultKind } from './chaos-report';
 
 export interface ChaosOptions {
   primary: Engine;
@@ -42,76 +47,6 @@ export interface ChaosOptions {
   log: (line: string) => void;
   /** How long the final drain may take before the run gives up, ms. @defaultValue 600000 */
   drainTimeoutMs?: number;
-}
-
-export type FaultKind =
-  | 'worker SIGKILL'
-  | 'target stopped (maria)'
-  | 'target stopped (pg)'
-  | 'Redis lost its data'
-  | 'writer SIGKILL mid-transaction'
-  | 'connections killed (primary, worker sessions)'
-  | 'connections killed (target pg)'
-  | 'connections killed (target maria)';
-
-export const FAULT_KINDS: FaultKind[] = [
-  'worker SIGKILL',
-  'target stopped (maria)',
-  'target stopped (pg)',
-  'Redis lost its data',
-  'writer SIGKILL mid-transaction',
-  'connections killed (primary, worker sessions)',
-  'connections killed (target pg)',
-  'connections killed (target maria)',
-];
-
-export interface PhaseFigures {
-  changes: number;
-  /** Writers' start to their last commit, ms. */
-  writeMs: number;
-  /** Writers' start to every target equal to the primary, ms. */
-  convergeMs: number;
-  /** Committed changes per second while writing. */
-  writeRate: number;
-  /** Changes per second from the first write to full convergence (end to end). */
-  endToEndRate: number;
-}
-
-export interface ChaosReport {
-  primary: Engine;
-  seed: number;
-  tally: WriterTally;
-  clean: PhaseFigures;
-  faulty: PhaseFigures;
-  /** faulty.endToEndRate / clean.endToEndRate */
-  throughputRatio: number;
-  faults: Record<FaultKind, number>;
-  sessionsKilled: number;
-  workerExitsOnTheirOwn: number;
-  /** Drift the independent comparison saw after the faults and the drain, before the repair (a Redis loss drops queued jobs: the reconciler's job). */
-  driftBeforeRepair: Record<string, Drift>;
-  /** Of those, the ones a Redis loss cannot explain (last change captured after it): must be none. */
-  unexplainedBeforeRepair: string[];
-  /** Outbox rows written (audit copy), before the repair: the writers' committed changes plus the seeded hot rows. */
-  captured: number;
-  reconcileRepair: Array<Pick<ReconcileReport, 'entity' | 'target' | 'status' | 'missing' | 'extra' | 'changed' | 'repaired'>>;
-  /** The reconciler's own check after the repair: every report clean. */
-  reconcileCheckClean: boolean;
-  reconcileCheckOutput: string;
-  /** The independent comparison after the repair: must be 0/0/0. */
-  final: Record<string, Drift>;
-  lost: number;
-  resurrected: number;
-  stale: number;
-  deadLetters: number;
-  deadLetterLines: string[];
-  failedJobs: number;
-  /** Last fault's end to every target equal to the primary, ms. */
-  lastFaultToConvergenceMs: number;
-  /** Final drain + repair + drain, ms. */
-  ok: boolean;
-  problems: string[];
-  logFile: string;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -158,169 +93,6 @@ async function workerAccount(database: string): Promise<{ user: string; password
       await d.query(`DROP USER IF EXISTS '${user}'@'%'`).finally(() => d.end());
     },
   };
-}
-
-/** Keeps `count` `dualwrite worker` processes alive: a dead one (killed, or failed to start while a target is down) is replaced. */
-class WorkerPool {
-  readonly processes: Array<ChaosProcess | undefined> = [];
-  private stopping = false;
-  exitsOnTheirOwn = 0;
-  private generation = 0;
-
-  constructor(
-    private readonly count: number,
-    private readonly env: Record<string, string>,
-    private readonly log: WriteStream,
-  ) {}
-
-  start(): void {
-    for (let i = 0; i < this.count; i++) this.spawn(i);
-  }
-
-  private spawn(slot: number): void {
-    if (this.stopping) return;
-    const p = ChaosProcess.worker(`worker${slot}.${++this.generation}`, this.env, this.log);
-    this.processes[slot] = p;
-    void p.exited.then(({ signal }) => {
-      if (this.stopping) return;
-      if (signal !== 'SIGKILL') this.exitsOnTheirOwn++;
-      // A worker that could not start (a target down) is retried a little later.
-      setTimeout(() => this.spawn(slot), signal === 'SIGKILL' ? 200 : 1000);
-    });
-  }
-
-  /** SIGKILLs one running worker at random; false if none was running. */
-  async killOne(random: () => number): Promise<boolean> {
-    const running = this.processes.filter((p): p is ChaosProcess => !!p && p.running);
-    if (running.length === 0) return false;
-    await running[Math.floor(random() * running.length)].kill();
-    return true;
-  }
-
-  async stop(): Promise<void> {
-    this.stopping = true;
-    await Promise.all(this.processes.map((p) => p?.stop(15_000)));
-  }
-}
-
-/**
- * Writer processes sharing a quota of committed changes; a writer killed
- * mid-transaction is replaced by one that writes the rest of its share.
- */
-class WriterGroup {
-  private readonly committed: number[] = [];
-  private readonly done: boolean[] = [];
-  private readonly procs: Array<ChaosProcess | undefined> = [];
-  private readonly base: WriterTally[] = [];
-  private readonly current: WriterTally[] = [];
-  private generation = 0;
-  killedMidTransaction = 0;
-  finished: Promise<void>;
-  private resolveFinished!: () => void;
-  private failure: Error | undefined;
-
-  constructor(
-    private readonly count: number,
-    private readonly quota: number,
-    private readonly rate: number,
-    private readonly seed: number,
-    private readonly env: Record<string, string>,
-    private readonly log: WriteStream,
-  ) {
-    this.finished = new Promise((resolve) => (this.resolveFinished = resolve));
-  }
-
-  start(): void {
-    for (let w = 0; w < this.count; w++) {
-      this.base[w] = emptyTally();
-      this.current[w] = emptyTally();
-      this.committed[w] = 0;
-      this.done[w] = false;
-      this.spawn(w);
-    }
-  }
-
-  private share(w: number): number {
-    return Math.floor(this.quota / this.count) + (w < this.quota % this.count ? 1 : 0);
-  }
-
-  private spawn(w: number): void {
-    const remaining = this.share(w) - this.committed[w];
-    const p = ChaosProcess.spawn(
-      `writer${w}.${++this.generation}`,
-      [WRITER],
-      {
-        ...this.env,
-        CHAOS_WRITER: String(w),
-        CHAOS_WRITERS: String(this.count),
-        CHAOS_QUOTA: String(remaining),
-        CHAOS_SEED: String((this.seed + 7919 * this.generation) >>> 0),
-        CHAOS_RATE: String(this.rate),
-      },
-      { ipc: true, log: this.log },
-    );
-    this.procs[w] = p;
-    p.child.on('message', (m: { type: string; tally: WriterTally }) => {
-      this.current[w] = m.tally;
-      this.committed[w] = this.base[w].changes + m.tally.changes;
-      if (m.type === 'done') this.done[w] = true;
-    });
-    void p.exited.then(({ code, signal }) => {
-      if (this.done[w]) return this.check();
-      if (signal === 'SIGKILL') {
-        // Its open transaction died with it; a new writer writes the rest of its share.
-        this.base[w] = add(this.base[w], this.current[w]);
-        this.current[w] = emptyTally();
-        this.spawn(w);
-        return;
-      }
-      this.failure = new Error(`writer ${w} exited with ${code ?? signal} before its quota:\n${p.output()}`);
-      this.resolveFinished();
-    });
-  }
-
-  private check(): void {
-    if (this.done.every(Boolean)) this.resolveFinished();
-  }
-
-  /** Committed changes so far. */
-  progress(): number {
-    return this.committed.reduce((a, b) => a + b, 0);
-  }
-
-  tally(): WriterTally {
-    return this.current.reduce((acc, t, w) => add(acc, add(this.base[w], t)), emptyTally());
-  }
-
-  get running(): boolean {
-    return !this.done.every(Boolean) && !this.failure;
-  }
-
-  /** Asks a running writer to SIGKILL itself between its next transaction's writes and its COMMIT; resolves when it died. */
-  async killOneMidTransaction(random: () => number): Promise<boolean> {
-    const candidates = this.procs.map((p, w) => ({ p, w })).filter(({ p, w }) => p?.running && !this.done[w]);
-    if (candidates.length === 0) return false;
-    const { p } = candidates[Math.floor(random() * candidates.length)];
-    p!.child.send({ type: 'die-in-transaction' });
-    const { signal } = await p!.exited;
-    if (signal === 'SIGKILL') this.killedMidTransaction++;
-    return signal === 'SIGKILL';
-  }
-
-  async wait(): Promise<void> {
-    await this.finished;
-    if (this.failure) throw this.failure;
-  }
-
-  async kill(): Promise<void> {
-    await Promise.all(this.procs.map((p) => p?.kill()));
-  }
-}
-
-function add(a: WriterTally, b: WriterTally): WriterTally {
-  const out = { ...a };
-  for (const k of Object.keys(out) as Array<keyof WriterTally>) out[k] = a[k] + b[k];
-  return out;
 }
 
 /**
@@ -533,10 +305,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const scheduled = (async () => {
       await untilProgress(0.05);
       await writerKill();
+      // Redis dies 10 s into the MariaDB target's outage: the jobs piled up for it are really lost, and the writers are still writing.
       await untilProgress(0.1);
-      await outage('maria', mariaServer);
-      await untilProgress(0.4);
-      await outage('pg', pgServer, loseRedis);
+      await outage('maria', mariaServer, loseRedis);
+      await untilProgress(0.6);
+      await outage('pg', pgServer);
       // A second writer kill if any writer is still writing.
       await untilProgress(0.8);
       if (faulty.running) await writerKill();
@@ -661,39 +434,4 @@ function jsonReports(output: string): ReconcileReport[] | undefined {
   } catch {
     return undefined;
   }
-}
-
-export function describeDrift(drift: Record<string, Drift>): string {
-  return Object.entries(drift)
-    .map(([t, d]) => `${t}: ${d.rows} rows, lost ${d.lost}, resurrected ${d.resurrected}, stale ${d.stale}${d.samples.length ? ` [${d.samples.slice(0, 3).join('; ')}]` : ''}`)
-    .join(' | ');
-}
-
-/** The report as the lines `npm run chaos` prints. */
-export function formatReport(r: ChaosReport): string {
-  const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
-  const rate = (n: number) => `${Math.round(n)} changes/s`;
-  const lines = [
-    `== chaos soak: ${r.primary} primary → pg + maria targets (seed ${r.seed}) ==`,
-    `changes written:      ${r.tally.changes} committed (${r.clean.changes} clean phase + ${r.faulty.changes} under faults) in ${r.tally.transactions} transactions: ` +
-      `${r.tally.inserts} inserts, ${r.tally.updates} updates, ${r.tally.deletes} deletes, ${r.tally.reinserts} delete-then-reinserts, ${r.tally.counterUpdates} hot-row updates; ` +
-      `${r.tally.rolledBack} transactions (${r.tally.rolledBackChanges} writes) rolled back on purpose, ${r.tally.failed} failed (deadlock / killed session)`,
-    `faults injected:      ${Object.values(r.faults).reduce((a, b) => a + b, 0)} — ${Object.entries(r.faults).map(([k, n]) => `${k}: ${n}`).join(', ')}; ${r.sessionsKilled} sessions killed; ${r.workerExitsOnTheirOwn} worker starts failed (target down) and were retried`,
-    `changes captured:     ${r.captured} outbox rows (a delete-then-reinsert in one transaction is captured as one change; + ${COUNTERS} seeded hot rows)`,
-    `before repair:        ${describeDrift(r.driftBeforeRepair)}`,
-    `  not explained by the Redis loss: ${r.unexplainedBeforeRepair.length}${r.unexplainedBeforeRepair.length ? ` [${r.unexplainedBeforeRepair.slice(0, 3).join('; ')}]` : ''}`,
-    `reconcile --repair:   ${r.reconcileRepair.map((x) => `${x.entity}→${x.target} ${x.status} (missing ${x.missing}, extra ${x.extra}, changed ${x.changed}, repaired ${x.repaired})`).join('; ')}`,
-    `reconciler check:     ${r.reconcileCheckClean ? 'clean' : 'NOT CLEAN'}`,
-    `last fault → converged: ${s(r.lastFaultToConvergenceMs)}`,
-    `rows lost:            ${r.lost}`,
-    `rows resurrected:     ${r.resurrected}`,
-    `rows stale:           ${r.stale}`,
-    `dead letters:         ${r.deadLetters}; failed jobs: ${r.failedJobs}`,
-    `throughput clean:     ${rate(r.clean.writeRate)} written, ${rate(r.clean.endToEndRate)} end to end (${r.clean.changes} changes, converged in ${s(r.clean.convergeMs)})`,
-    `throughput faults:    ${rate(r.faulty.writeRate)} written, ${rate(r.faulty.endToEndRate)} end to end (${r.faulty.changes} changes, converged in ${s(r.faulty.convergeMs)} incl. drain and repair)`,
-    `faults/clean:         ${(r.throughputRatio * 100).toFixed(0)}% of the fault-free end-to-end throughput`,
-    `result:               ${r.ok ? 'OK' : `FAILED — ${r.problems.join('; ')}`}`,
-    `log:                  ${r.logFile}`,
-  ];
-  return lines.join('\n');
 }
