@@ -68,7 +68,7 @@ export interface ChaosReport {
   failedJobs: number;
   /** Last fault's end to every target equal to the primary, ms. */
   lastFaultToConvergenceMs: number;
-  /** Final drain + repair + drain, ms. */
+  /** No problem found. */
   ok: boolean;
   problems: string[];
   logFile: string;
@@ -103,6 +103,7 @@ export function formatReport(r: ChaosReport): string {
     `throughput clean:     ${rate(r.clean.writeRate)} written, ${rate(r.clean.endToEndRate)} end to end (${r.clean.changes} changes, converged in ${s(r.clean.convergeMs)})`,
     `throughput faults:    ${rate(r.faulty.writeRate)} written, ${rate(r.faulty.endToEndRate)} end to end (${r.faulty.changes} changes, converged in ${s(r.faulty.convergeMs)} incl. drain and repair)`,
     `faults/clean:         ${(r.throughputRatio * 100).toFixed(0)}% of the fault-free end-to-end throughput`,
+    `catch-up:             last commit → converged ${s(r.clean.convergeMs - r.clean.writeMs)} clean, ${s(r.faulty.convergeMs - r.faulty.writeMs)} under faults`,
     `result:               ${r.ok ? 'OK' : `FAILED — ${r.problems.join('; ')}`}`,
     `log:                  ${r.logFile}`,
   ];

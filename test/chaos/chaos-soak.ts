@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, readFileSync, writeFileSync, type WriteStream } from 'node:fs';
+import { createWriteStream, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createConnection } from 'mysql2/promise';
@@ -22,7 +22,7 @@ import { compareWithPrimary, lastCapturedChanges, ledgerOf, noDrift, unexplained
 
 /** The audit copy of the outbox that `auditOutbox` keeps (a trigger on the outbox INSERT). */
 const AUDIT_TABLE = 'fault_outbox_audit';
-import { seededRandom, type WriterTally } from './workload';
+import { seededRandom } from './workload';
 
 export { FAULT_KINDS, formatReport, type ChaosReport, type FaultKind } from './chaos-report';
 
