@@ -17,7 +17,7 @@ import { WorkerPool } from './worker-pool';
 import { add, WriterGroup } from './writer-group';
 import { killConnections, type ConnectionScope } from './faults';
 import { privateMariaDb, privatePostgres, privateRedis, type PrivateServer } from './private-servers';
-import { auditOutbox } from '../integration/faults/convergence';
+import { auditOutbox, ledgerMismatches } from '../integration/faults/convergence';
 import { compareWithPrimary, lastCapturedChanges, ledgerOf, noDrift, unexplainedDrift, type Drift } from './verify';
 
 /** The audit copy of the outbox that `auditOutbox` keeps (a trigger on the outbox INSERT). */
@@ -352,6 +352,20 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const checkReports = jsonReports(check.output) ?? [];
     const reconcileCheckClean = check.code === 0 && checkReports.length === CHAOS_ENTITY_NAMES.length * CHAOS_TARGETS.length && checkReports.every((r) => r.status === 'clean');
     say(`reconcile check (exit ${check.code}): ${checkReports.map((r) => `${r.entity}→${r.target} ${r.status}`).join(', ')}`);
+
+    // The version ledger agrees with each target's rows: a live entry per row, no row under a tombstone.
+    const ledgerProblems: string[] = [];
+    for (const t of CHAOS_TARGETS) {
+      const target = new DataSource(tOptions[t]);
+      await target.initialize();
+      try {
+        ledgerProblems.push(...(await ledgerMismatches(control, target, t, CHAOS_ENTITY_NAMES)).map((p) => `${t} ${p}`));
+      } finally {
+        await target.destroy();
+      }
+    }
+    if (ledgerProblems.length) problems.push(`${ledgerProblems.length} ledger entries disagree with the target rows: ${ledgerProblems.slice(0, 5).join('; ')}`);
+    say(`ledger check: ${ledgerProblems.length} problems`);
 
     const letters = await control.listDeadLetters();
     const deadLetterLines = [
