@@ -28,6 +28,8 @@ const MAX_PARAMS = 60_000;
  */
 export class ChangeApplier {
   private readonly tables = new Map<string, TargetTable>();
+  /** Entities already warned about a case-folding key collation in this target. */
+  private readonly warnedFolding = new Set<string>();
 
   constructor(
     readonly target: string,
@@ -78,6 +80,15 @@ export class ChangeApplier {
       );
     }
     const table = await describeTargetTable(queryRunner, this.dialect, entity, this.target);
+    if (table.foldingKeyColumns.length > 0 && !this.warnedFolding.has(name)) {
+      this.warnedFolding.add(name);
+      this.logger.warn(
+        { entity: name, target: this.target, columns: table.foldingKeyColumns },
+        `Target "${this.target}" table "${table.table}" compares the key column(s) ${table.foldingKeyColumns.map((c) => `"${c}"`).join(', ')} of ${name} ` +
+          `case-insensitively: if the primary keeps 'a' and 'A' apart (PostgreSQL, or a _bin collation), those rows merge into one here and the reconciler reports them on every run. ` +
+          `Give the target's key column a binary collation (e.g. ALTER TABLE … MODIFY … COLLATE utf8mb4_bin), then run \`dualwrite reconcile --repair\`.`,
+      );
+    }
     this.tables.set(name, table);
     return table;
   }

@@ -9,6 +9,8 @@ export interface TargetTable {
   /** The entity's replicated columns, in order, each with its target column. */
   columns: ReadonlyArray<{ source: ReplicatedColumn; target: TargetColumn }>;
   keyColumns: readonly TargetColumn[];
+  /** Key columns whose collation folds case or accents (see TargetColumn.foldsCase). */
+  foldingKeyColumns: readonly string[];
 }
 
 /**
@@ -55,5 +57,6 @@ export async function describeTargetTable(
     return { source, target: column };
   });
   const keyColumns = columns.filter((c) => c.source.isPrimary).map((c) => c.target);
-  return { table: mapping.table, columns, keyColumns };
+  const foldingKeyColumns = keyColumns.filter((c) => c.foldsCase === true).map((c) => c.name);
+  return { table: mapping.table, columns, keyColumns, foldingKeyColumns };
 }

@@ -51,6 +51,12 @@ export interface TargetColumn {
   /** The engine's full type, e.g. `numeric(10,2)`, `timestamp with time zone`, `varchar(20)`. */
   sqlType: string;
   nullable: boolean;
+  /**
+   * The column's collation compares 'a' and 'A' (or 'e' and 'é') as equal, as
+   * MariaDB's default `_ci` collations do. In a key column that merges rows a
+   * case-sensitive primary keeps apart.
+   */
+  foldsCase?: boolean;
 }
 
 /** A statement and its parameters, ready for `queryRunner.query`. */

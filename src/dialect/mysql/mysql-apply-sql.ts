@@ -19,7 +19,7 @@ export const mysqlApplySql: ApplySql = {
     // expression defaults as "DEFAULT_GENERATED", which must stay.
     return {
       sql:
-        'SELECT COLUMN_NAME AS name, COLUMN_TYPE AS sql_type, IS_NULLABLE AS nullable ' +
+        'SELECT COLUMN_NAME AS name, COLUMN_TYPE AS sql_type, IS_NULLABLE AS nullable, COLLATION_NAME AS collation_name ' +
         'FROM information_schema.columns WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ? ' +
         "AND EXTRA NOT LIKE '%VIRTUAL GENERATED%' AND EXTRA NOT LIKE '%STORED GENERATED%' " +
         'ORDER BY ORDINAL_POSITION',
@@ -28,7 +28,10 @@ export const mysqlApplySql: ApplySql = {
   },
 
   readColumn(row: Record<string, unknown>): TargetColumn {
-    return { name: String(row.name), sqlType: String(row.sql_type), nullable: String(row.nullable) === 'YES' };
+    const collation = typeof row.collation_name === 'string' ? row.collation_name : '';
+    // `_ci` (case-insensitive) and `_ai` (accent-insensitive) collations fold; `_bin` and `_cs` do not.
+    const foldsCase = /_(ci|ai)(_|$)/.test(collation);
+    return { name: String(row.name), sqlType: String(row.sql_type), nullable: String(row.nullable) === 'YES', foldsCase };
   },
 
   ledgerUpsert(ledgerTable: string, entries: readonly LedgerEntry[]): Statement {

@@ -4,9 +4,11 @@
  * PostgreSQL, where 'a' and 'A' are two keys. In the target they are one
  * row, so one of the two primary rows cannot exist there. The library does
  * not guess collations; what it guarantees is that this is not silent: the
+ * worker warns once, naming the key column and the fix, and the
  * reconciler reports the drift (and keeps reporting it until the target's
  * key column gets a binary collation, after which repair converges).
  */
+import pino from 'pino';
 import { Column, DataSource, Entity, PrimaryColumn } from 'typeorm';
 import { DualWrite, reconcile, runMigrations } from '../../../src';
 import { Replicate } from '../../../decorators';
@@ -31,6 +33,7 @@ describe('bad input: a case-insensitive key collation in a MariaDB target (postg
   let target: DataSource;
   let dw: DualWrite;
   let worker: { close(): Promise<void> } | undefined;
+  const warnings: Array<{ msg: string; columns?: string[] }> = [];
 
   beforeAll(async () => {
     const [p, my] = await Promise.all([createDatabase('postgres', 'dwkcp'), createDatabase('mariadb', 'dwkct')]);
@@ -40,7 +43,7 @@ describe('bad input: a case-insensitive key collation in a MariaDB target (postg
     await Promise.all([primary.initialize(), target.initialize()]);
     await target.query('CREATE TABLE kc_code (code varchar(20) NOT NULL PRIMARY KEY, n integer NOT NULL) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci');
     await runMigrations({ primary, targets: { my: target } });
-    dw = await DualWrite.start({ primary, targets: { my: target }, redis: REDIS, queuePrefix: prefix, reconcile: { every: 0, lagWindow: 50 }, logger: { level: 'silent' } });
+    dw = await DualWrite.start({ primary, targets: { my: target }, redis: REDIS, queuePrefix: prefix, reconcile: { every: 0, lagWindow: 50 }, logger: pino({ level: 'warn' }, { write: (line: string) => void warnings.push(JSON.parse(line)) }) });
     worker = await dw.startWorker();
   });
 
@@ -61,6 +64,10 @@ describe('bad input: a case-insensitive key collation in a MariaDB target (postg
     // Three rows on the primary, two in the target: 'a' and 'A' are one key there. No dead letter says so.
     expect(await eventually(async () => (await idle()) && Number((await target.query('SELECT COUNT(*) AS n FROM kc_code'))[0].n) === 2, 20_000)).toBe(true);
     expect(await dw.listDeadLetters()).toEqual([]);
+    const folding = warnings.filter((w) => w.msg.includes('case-insensitively'));
+    expect(folding).toHaveLength(1);
+    expect(folding[0]).toMatchObject({ columns: ['code'] });
+    expect(folding[0].msg).toContain('utf8mb4_bin');
 
     const [report] = await reconcile(dw, { entity: 'KcCode' });
     expect(report.status).toBe('drift');
