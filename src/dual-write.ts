@@ -16,13 +16,16 @@ import { QueueSet } from './queue/queue-set';
 import { Relay } from './relay/relay';
 import { DualWriteEvents } from './observability/dual-write-events';
 import { RelayLoop } from './relay/relay-loop';
-import { ApplyWorker, type ApplyWorkerOptions } from './apply/apply-worker';
+import type { ApplyWorkerOptions } from './apply/apply-worker';
 import { DeadLetterQueue } from './dead-letter/dead-letter-queue';
 import type { DeadLetter } from './dead-letter/dead-letter';
 import { replayDeadLetters, type ReplayResult } from './dead-letter/replay';
 import { DualWriteMetrics, startMetricsServer } from './observability/metrics';
 import { computeOverview, type Overview } from './observability/overview';
-import { startReconcileScheduler } from './reconcile/reconcile-scheduler';
+import { startReconcileScheduler, type ReconcileScheduler } from './reconcile/reconcile-scheduler';
+import { startTargetWorkers } from './worker/target-workers';
+import { watchRedisEpoch } from './worker/redis-epoch';
+import { Counter, Gauge } from 'prom-client';
 
 /**
  * The in-process runtime: captures writes on the primary and relays them to
@@ -115,46 +118,99 @@ export class DualWrite {
   /**
    * Runs the worker side in this process: the relay loop (LISTEN/NOTIFY on
    * PostgreSQL, polling on both), one apply worker per target, the
-   * dead-letter handlers, the reconcile schedule and, when configured, the
-   * metrics server. This is what `dualwrite worker` runs. With `observability.metricsPort` set, it
+   * dead-letter handlers, the reconcile schedule, the Redis data-loss watch
+   * (see `watchRedisEpoch`: a lost Redis gets its schedule back and one
+   * reconcile with repair across workers) and, when configured, the metrics
+   * server. This is what `dualwrite worker` runs. A target it cannot reach is
+   * logged and retried in the background (`waitingTargets()` lists them); the
+   * other targets are served meanwhile. With `observability.metricsPort` set, it
    * also serves Prometheus metrics at `/metrics` on that port (closed by
    * `close()`); `metricsPort` in the result is the port it listens on.
    */
-  async startWorker(options: ApplyWorkerOptions = {}): Promise<{ close(): Promise<void>; metricsPort?: number }> {
-    const apply = await ApplyWorker.start(this.config, this.entities, this.logger, this.deadLetters, this.events, options);
+  async startWorker(
+    options: ApplyWorkerOptions & { redisCheckInterval?: number } = {},
+  ): Promise<{ close(): Promise<void>; metricsPort?: number; waitingTargets(): string[] }> {
+    const { redisCheckInterval, ...applyOptions } = options;
+    // A target that cannot be reached does not stop the others: it is retried in the background.
+    const apply = await startTargetWorkers(this, applyOptions);
     const loop = new RelayLoop(this.config.primary, this.dialect, this.relay, this.logger, this.config.relay.pollInterval);
-    await loop.start();
-    // Scheduled drift checks (config `reconcile.every`; 0 turns them off), one run at a time across workers.
-    const scheduler = await startReconcileScheduler(this);
+    let scheduler: ReconcileScheduler | undefined;
+    let epoch: { close(): Promise<void> } | undefined;
     let metrics: { detach(): void; server: { port: number; close(): Promise<void> } } | undefined;
-    if (this.config.observability.metricsPort > 0) {
-      const collector = new DualWriteMetrics(this.overviewSources(), this.logger);
-      const detach = collector.attach(this.events);
-      try {
-        metrics = { detach, server: await startMetricsServer(collector, this.config.observability.metricsPort, this.logger) };
-      } catch (error) {
-        detach();
-        await scheduler.close();
-        await loop.stop();
-        await apply.close();
-        throw new DualWriteError(
-          'CONFIG_INVALID',
-          `Cannot serve metrics on port ${this.config.observability.metricsPort} (${(error as Error).message}). Change "observability.metricsPort" or set it to 0.`,
-          { option: 'observability.metricsPort' },
-          { cause: error },
-        );
+    let losses: Counter | undefined;
+    let lossesSeen = 0;
+    const served = applyOptions.targets ?? Object.keys(this.config.targets);
+    try {
+      await loop.start();
+      // Scheduled drift checks (config `reconcile.every`; 0 turns them off), one run at a time across workers.
+      // Targets this worker is still trying to reach are left out until it connects to them.
+      scheduler = await startReconcileScheduler(this, { targetReady: (t) => !served.includes(t) || apply.connected(t) });
+      const recovery = scheduler;
+      // Redis losing its data (restart without persistence, flush, failover to an empty replica) loses the
+      // queued changes and the schedule: put the schedule back and reconcile everything once, across workers.
+      epoch = await watchRedisEpoch(
+        this.redis,
+        this.config.queuePrefix,
+        this.logger,
+        async (loss) => {
+          lossesSeen += 1;
+          losses?.inc();
+          this.logger.error(
+            { redisEpoch: loss.epoch, reason: loss.reason },
+            loss.reason === 'missing'
+              ? 'Redis lost its data (its epoch key is gone: restarted without persistence, flushed or replaced): queued changes, dead letters and the reconcile schedule it held are gone. Re-creating the schedule and running a reconcile with repair of every entity × target to re-emit what was lost.'
+              : 'Redis holds another epoch than at start (it lost its data and another worker noticed first, or it was replaced): making sure the schedule exists and the recovery reconcile is queued.',
+          );
+          await recovery.ensureSchedule();
+          await recovery.requestRecovery(loss.epoch, `Redis data loss (${loss.reason} epoch)`);
+        },
+        redisCheckInterval,
+      );
+      if (this.config.observability.metricsPort > 0) {
+        const collector = new DualWriteMetrics(this.overviewSources(), this.logger);
+        const registers = [collector.registry];
+        losses = new Counter({ name: 'dualwrite_redis_data_losses_total', help: 'Times this worker found that Redis had lost its data (its epoch key gone or replaced).', registers });
+        losses.inc(lossesSeen);
+        new Gauge({
+          name: 'dualwrite_target_connected',
+          help: '1 when this worker has its apply worker for the target running, 0 while the target is unreachable and retried in the background.',
+          labelNames: ['target'],
+          registers,
+          collect() {
+            for (const t of served) this.set({ target: t }, apply.connected(t) ? 1 : 0);
+          },
+        });
+        const detach = collector.attach(this.events);
+        try {
+          metrics = { detach, server: await startMetricsServer(collector, this.config.observability.metricsPort, this.logger) };
+        } catch (error) {
+          detach();
+          throw new DualWriteError(
+            'CONFIG_INVALID',
+            `Cannot serve metrics on port ${this.config.observability.metricsPort} (${(error as Error).message}). Change "observability.metricsPort" or set it to 0.`,
+            { option: 'observability.metricsPort' },
+            { cause: error },
+          );
+        }
       }
+    } catch (error) {
+      await epoch?.close();
+      await scheduler?.close();
+      await loop.stop();
+      await apply.close();
+      throw error;
     }
     const stop = async () => {
       this.workers.delete(stop);
       metrics?.detach();
       await metrics?.server.close();
-      await scheduler.close();
+      await epoch?.close();
+      await scheduler?.close();
       await loop.stop();
       await apply.close();
     };
     this.workers.add(stop);
-    return { close: stop, metricsPort: metrics?.server.port };
+    return { close: stop, metricsPort: metrics?.server.port, waitingTargets: () => apply.waiting() };
   }
 
   /** Outbox backlog, and per target the queue depth, lag estimate and dead letters (what `dualwrite status` shows). */

@@ -11,14 +11,20 @@ export async function workerCommand(options: { config?: string; targets?: string
     throw usageError(`--targets takes a comma-separated list of target names (e.g. --targets reporting,search), got "${options.targets}".`);
   }
   const dw = await DualWrite.start(loadConfig(options.config));
-  let worker: { close(): Promise<void> };
+  let worker: { close(): Promise<void>; waitingTargets(): string[] };
   try {
     worker = await dw.startWorker({ targets, concurrency });
   } catch (error) {
     await dw.close();
     throw error;
   }
-  dw.logger.info({ targets: targets ?? Object.keys(dw.config.targets) }, 'dualwrite worker started');
+  const waiting = worker.waitingTargets();
+  dw.logger.info(
+    { targets: targets ?? Object.keys(dw.config.targets), unreachable: waiting },
+    waiting.length === 0
+      ? 'dualwrite worker started'
+      : `dualwrite worker started; still trying to reach target(s) ${waiting.join(', ')} in the background (their changes wait in their queues)`,
+  );
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       dw.logger.info({ signal }, 'dualwrite worker stopping: finishing in-flight jobs');

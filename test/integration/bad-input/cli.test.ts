@@ -17,6 +17,7 @@ import path from 'node:path';
 import { DataSource } from 'typeorm';
 import { runMigrations } from '../../../src';
 import { dlqEntities } from '../../fixtures/dlq-entities';
+import { eventually } from '../../support/compare';
 import { createDatabase, dataSource, type TestDatabase } from '../../support/databases';
 import { queuePrefix, removeQueues } from '../../support/redis';
 import { CLI, DLQ_CONFIG } from '../dead-letter/dlq-process';
@@ -251,12 +252,20 @@ describe('bad input: the CLI against real services', () => {
       { kind: 'backfill --entity unknown', args: ['backfill', '--entity', 'Nope', '--target', 't', ...config], code: 'ENTITY_NOT_FOUND', says: ['No replicated entity "Nope"'] },
       { kind: 'dlq show of a malformed id', args: ['dlq', 'show', 'nonsense', ...config], code: 'CLI_USAGE', says: ['No dead letter "nonsense". List them with `dualwrite dlq list`.'] },
       { kind: 'dlq list of an unknown target', args: ['dlq', 'list', '--target', 'nope', ...config], code: 'TARGET_UNKNOWN', says: ['No target "nope". Targets: t.'] },
+      // One-shot commands fail on a target they cannot reach; `dualwrite worker` waits for it (next test).
       {
-        kind: 'target database that does not exist',
-        args: ['worker', ...config],
+        kind: 'reconcile with a target database that does not exist',
+        args: ['reconcile', ...config],
         env: () => ({ DW_TARGET_DB: 'dw_no_such_target_db' }),
         code: 'TARGET_UNREACHABLE',
         says: ['Cannot connect to target "t"', 'dw_no_such_target_db', 'Check its DataSource options in "targets.t".'],
+      },
+      {
+        kind: 'backfill with a target database that does not exist',
+        args: ['backfill', '--entity', 'DlqItem', '--target', 't', ...config],
+        env: () => ({ DW_TARGET_DB: 'dw_no_such_target_db' }),
+        code: 'TARGET_UNREACHABLE',
+        says: ['Cannot connect to target "t"', 'dw_no_such_target_db'],
       },
       {
         kind: 'migrate with a target database that does not exist',
@@ -296,5 +305,28 @@ describe('bad input: the CLI against real services', () => {
     ];
     const results = await inBatches(cases, 3, (c) => dualwrite(c.args, { ...env, ...(c.env?.() ?? {}) }));
     cases.forEach((c, i) => expectClearFailure(results[i], c));
+  });
+
+  it('an unreachable target does not stop `dualwrite worker`: it warns, naming host:port/database, and keeps trying', async () => {
+    const child = spawn(process.execPath, [CLI, 'worker', '--config', DLQ_CONFIG], {
+      cwd: ROOT,
+      env: { ...process.env, ...env, DW_TARGET_DB: 'dw_no_such_target_db', DW_LOG_LEVEL: 'info', DUALWRITE_DEBUG: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    try {
+      // The first background retry is 1 s after the start: its warning says "still unreachable".
+      const warned = await eventually(async () => output.includes('dualwrite worker started') && output.includes('is still unreachable'), 30_000);
+      expect({ warned, output }).toEqual({ warned: true, output });
+      expect(output).toContain('target \\"t\\" (127.0.0.1:3306/dw_no_such_target_db) is unreachable');
+      expect(output).toContain('still trying to reach target(s) t in the background');
+      expect(output).not.toContain('TARGET_UNREACHABLE]'); // not a start-up failure
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
   });
 });
