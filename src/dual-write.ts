@@ -6,6 +6,7 @@ import type { DualWriteConfig, ResolvedConfig, StatusThresholds } from './config
 import { resolveConfig } from './config/resolve-config';
 import type { Dialect } from './dialect/dialect';
 import { dialectFor } from './dialect/dialect-for';
+import { tableColumnNames } from './dialect/table-columns';
 import { DualWriteError } from './errors/dual-write-error';
 import { classifyError } from './errors/classify-error';
 import { resolveReplicatedEntities, type ReplicatedEntity } from './metadata/replicated-entity';
@@ -325,16 +326,15 @@ async function assertOutboxExists(primary: DataSource, dialect: Dialect): Promis
     );
   }
   // An outbox made by another version would make every captured write fail: refuse to start instead.
-  // (When TypeORM cannot read the table back, e.g. it lives in another schema, there is nothing to compare.)
+  // (When the catalog shows no such table in the current schema, e.g. it lives in another one, there is nothing to compare.)
   const queryRunner = primary.createQueryRunner();
-  let columns: Set<string> | undefined;
+  let columns: Set<string>;
   try {
-    const table = await queryRunner.getTable(OUTBOX_TABLE);
-    columns = table && new Set(table.columns.map((c) => c.name));
+    columns = await tableColumnNames(queryRunner, dialect, OUTBOX_TABLE);
   } finally {
     await queryRunner.release();
   }
-  const missing = columns ? OUTBOX_COLUMNS.filter((c) => !columns.has(c)) : [];
+  const missing = columns.size > 0 ? OUTBOX_COLUMNS.filter((c) => !columns.has(c)) : [];
   if (missing.length > 0) {
     throw new DualWriteError(
       'OUTBOX_MISSING',

@@ -3,6 +3,7 @@ import type { DataSource } from 'typeorm';
 import { LEDGER_COLUMNS, LEDGER_TABLE } from '../../migrations/table-names';
 import type { ResolvedConfig } from '../config/dual-write-config';
 import { dialectFor } from '../dialect/dialect-for';
+import { tableColumnNames } from '../dialect/table-columns';
 import { DualWriteError } from '../errors/dual-write-error';
 import type { ReplicatedEntity } from '../metadata/replicated-entity';
 import type { Logger } from '../observability/logger';
@@ -201,10 +202,10 @@ async function assertLedgerExists(dataSource: DataSource, name: string): Promise
       );
     }
     // A ledger made by another version would dead-letter every change as a schema error: refuse to start instead.
-    const table = await queryRunner.getTable(LEDGER_TABLE);
-    const columns = new Set(table?.columns.map((c) => c.name) ?? []);
-    const wanted = dialectFor(dataSource, { target: name }).name === 'mysql' ? [...LEDGER_COLUMNS, 'prior_version'] : [...LEDGER_COLUMNS];
-    const missing = table ? wanted.filter((c) => !columns.has(c)) : [];
+    const dialect = dialectFor(dataSource, { target: name });
+    const columns = await tableColumnNames(queryRunner, dialect, LEDGER_TABLE);
+    const wanted = dialect.name === 'mysql' ? [...LEDGER_COLUMNS, 'prior_version'] : [...LEDGER_COLUMNS];
+    const missing = columns.size > 0 ? wanted.filter((c) => !columns.has(c)) : [];
     if (missing.length > 0) {
       throw new DualWriteError(
         'LEDGER_MISSING',
