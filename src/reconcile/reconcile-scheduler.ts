@@ -1,5 +1,4 @@
 import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
-import { isDualWriteError } from '../errors/dual-write-error';
 import { redisOptionsOf } from '../queue/redis-connection';
 import type { ReconcileContext } from './reconcile-context';
 import { reconcile } from './reconciler';
@@ -103,6 +102,7 @@ export async function startReconcileScheduler(ctx: ReconcileContext, options: Re
 
   const runRecovery = async (job: Job<ReconcileJobData>) => {
     const remaining: string[] = [];
+    const problems: string[] = [];
     let drift = 0;
     let repaired = 0;
     for (const target of job.data.targets ?? allTargets()) {
@@ -115,13 +115,14 @@ export async function startReconcileScheduler(ctx: ReconcileContext, options: Re
         drift += reports.reduce((n, r) => n + r.missing + r.extra + r.changed, 0);
         repaired += reports.reduce((n, r) => n + r.repaired, 0);
       } catch (error) {
-        if (!isDualWriteError(error, 'TARGET_UNREACHABLE')) throw error;
+        // Unreachable (or failing while it goes down): this target is tried again later, the others are done.
         remaining.push(target);
+        problems.push(`${target}: ${(error as Error).message}`);
       }
     }
     if (remaining.length > 0) {
       await job.updateData({ ...job.data, targets: remaining });
-      throw new Error(`recovery reconcile waits for target(s) ${remaining.join(', ')} (not reachable yet)`);
+      throw new Error(`recovery reconcile waits for target(s) ${remaining.join(', ')} (${problems.join('; ') || 'not reachable yet'}); it tries again with backoff`);
     }
     log.info({ job: job.id, drift, repaired }, `recovery reconcile after ${job.data.reason ?? 'a Redis data loss'} finished: ${repaired} drifted row(s) re-emitted`);
     return { drift, repaired };
