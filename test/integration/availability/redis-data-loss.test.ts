@@ -105,6 +105,7 @@ describe.each(CASES)('Redis loses its data (reconcile.every $every, $loss)', ({ 
       const lostJobs = await pending();
 
       // Redis loses everything it held: the queued jobs, the schedule, the epoch key.
+      const lostAt = Date.now();
       if (loss === 'FLUSHALL') await redis.flushall();
       else {
         await redisServer.stop();
@@ -116,15 +117,20 @@ describe.each(CASES)('Redis loses its data (reconcile.every $every, $loss)', ({ 
       // Each worker notices and says so, at error level.
       const noticed = await eventually(async () => sink.lines.some((l) => l.level === 50 && String(l.msg).startsWith('Redis lost its data')), 20_000, 100);
       expect(noticed).toBe(true);
+      const noticedAfter = Date.now() - lostAt;
       const epochAfter = await redis.get(epochKey(prefix));
       expect(epochAfter).toBeTruthy();
       expect(epochAfter).not.toBe(epochBefore);
 
       // The target comes back; no reconcile is run by hand.
       await outage.end();
+      const backAt = Date.now();
       let comparison = await compareTarget(dw, target, 't', ['AvailItem']);
       await eventually(async () => (comparison = await compareTarget(dw, target, 't', ['AvailItem'])).equal, 60_000, 300);
       expect({ lostJobs: lostJobs > 0, differences: comparison.differences }).toEqual({ lostJobs: true, differences: [] });
+      if (process.env.DW_AVAIL_VERBOSE) {
+        process.stderr.write(`${loss}: ${lostJobs} queued jobs lost; noticed after ${noticedAfter} ms (check every 300 ms); target converged ${Date.now() - backAt} ms after it came back\n`);
+      }
 
       // The schedule is back (when there is one), and the two workers ran ONE recovery reconcile between them.
       expect(await reconcileQueue.getJobSchedulersCount()).toBe(every > 0 ? 1 : 0);
