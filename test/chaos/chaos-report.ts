@@ -54,6 +54,8 @@ export interface ChaosReport {
   unexplainedBeforeRepair: string[];
   /** Outbox rows written (audit copy), before the repair: the writers' committed changes plus the seeded hot rows. */
   captured: number;
+  /** Every target equal to the primary before the manual `reconcile --repair` (the workers' own recovery after the Redis loss did it). */
+  convergedBeforeManualRepair: boolean;
   reconcileRepair: Array<Pick<ReconcileReport, 'entity' | 'target' | 'status' | 'missing' | 'extra' | 'changed' | 'repaired'>>;
   /** The reconciler's own check after the repair: every report clean. */
   reconcileCheckClean: boolean;
@@ -93,6 +95,7 @@ export function formatReport(r: ChaosReport): string {
     `changes captured:     ${r.captured} outbox rows (a delete-then-reinsert in one transaction is captured as one change; + ${COUNTERS} seeded hot rows)`,
     `before repair:        ${describeDrift(r.driftBeforeRepair)}`,
     `  not explained by the Redis loss: ${r.unexplainedBeforeRepair.length}${r.unexplainedBeforeRepair.length ? ` [${r.unexplainedBeforeRepair.slice(0, 3).join('; ')}]` : ''}`,
+    `self-healed:          ${r.convergedBeforeManualRepair ? 'yes: the targets had converged before the manual reconcile --repair (workers\' recovery after the Redis loss)' : 'no: the manual reconcile --repair was needed'}`,
     `reconcile --repair:   ${r.reconcileRepair.map((x) => `${x.entity}→${x.target} ${x.status} (missing ${x.missing}, extra ${x.extra}, changed ${x.changed}, repaired ${x.repaired})`).join('; ')}`,
     `reconciler check:     ${r.reconcileCheckClean ? 'clean' : 'NOT CLEAN'}`,
     `last fault → converged: ${s(r.lastFaultToConvergenceMs)}`,

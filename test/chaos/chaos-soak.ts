@@ -338,6 +338,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     if (unexplained.length > 0) {
       problems.push(`${unexplained.length} differences before the repair that the Redis loss cannot explain: ${unexplained.slice(0, 5).join('; ')}`);
     }
+    // The workers repair what the Redis loss dropped on their own (epoch key gone → one recovery reconcile):
+    // had the targets converged before the manual repair below? (Up to 60 s more for a recovery run still going.)
+    const selfHealStart = Date.now();
+    const convergedBeforeManualRepair = allEqual(driftBeforeRepair) || (await poll(async () => allEqual(await compareAll()), 60_000, 1000));
+    say(`before the manual reconcile --repair: ${convergedBeforeManualRepair ? `already converged (the workers' own recovery; waited ${((Date.now() - selfHealStart) / 1000).toFixed(1)} s after the drain)` : 'NOT converged 60 s after the drain'}`);
     const repair = await runCli(['reconcile', '--repair', '--json'], childEnv, log);
     const repairReports = jsonReports(repair.output);
     if (!repairReports) problems.push(`reconcile --repair printed no report (exit ${repair.code}):\n${repair.output.slice(-2000)}`);
@@ -406,6 +411,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       driftBeforeRepair,
       unexplainedBeforeRepair: unexplained.slice(0, 50),
       captured,
+      convergedBeforeManualRepair,
       reconcileRepair: (repairReports ?? []).map(({ entity, target, status, missing, extra, changed, repaired }) => ({ entity, target, status, missing, extra, changed, repaired })),
       reconcileCheckClean,
       reconcileCheckOutput: check.output.slice(-3000),
