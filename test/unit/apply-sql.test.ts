@@ -164,7 +164,13 @@ describe('mysqlApplySql', () => {
   it('describes a table in the current or the named database', () => {
     expect(my.describeTable('orders').params).toEqual([null, 'orders']);
     expect(my.describeTable('shop.orders').params).toEqual(['shop', 'orders']);
-    expect(my.readColumn({ name: 'a', sql_type: 'decimal(10,2)', nullable: 'YES' })).toEqual(col('a', 'decimal(10,2)', true));
+    expect(my.readColumn({ name: 'a', sql_type: 'decimal(10,2)', nullable: 'YES' })).toEqual({ ...col('a', 'decimal(10,2)', true), foldsCase: false });
+  });
+
+  it('tells which collations fold case or accents', () => {
+    const folds = (collation: string | null) => my.readColumn({ name: 'k', sql_type: 'varchar(20)', nullable: 'NO', collation_name: collation }).foldsCase;
+    expect(['utf8mb4_general_ci', 'utf8mb4_unicode_ci', 'utf8mb4_uca1400_ai_ci', 'latin1_swedish_ci', 'utf8mb4_0900_as_ci'].map(folds)).toEqual([true, true, true, true, true]);
+    expect(['utf8mb4_bin', 'binary', 'utf8mb4_0900_as_cs', null].map(folds)).toEqual([false, false, false, false]);
   });
 
   it('purges old tombstones', () => {
