@@ -22,7 +22,7 @@ import { compareWithPrimary, lastCapturedChanges, ledgerOf, noDrift, unexplained
 
 /** The audit copy of the outbox that `auditOutbox` keeps (a trigger on the outbox INSERT). */
 const AUDIT_TABLE = 'fault_outbox_audit';
-import { seededRandom } from './workload';
+import { seededRandom } from '../support/seeded-random';
 
 export { FAULT_KINDS, formatReport, type ChaosReport, type FaultKind } from './chaos-report';
 

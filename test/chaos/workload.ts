@@ -1,17 +1,7 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import { COUNTERS, counterName, type ChaosEntities } from './chaos-entities';
+import { seededRandom } from '../support/seeded-random';
 
-/** A small seeded PRNG (mulberry32), so a run can be replayed with its seed. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface WriterTally {
   /** Entity writes in committed transactions. */

@@ -1,7 +1,7 @@
 import type { DataSource } from 'typeorm';
 import { backfill, reconcile, type BackfillProgress } from '../../../src';
 import { faultEntities, type FaultEntities } from '../../fixtures/fault-entities';
-import { seededRandom } from '../faults/change-stream';
+import { seededRandom } from '../../support/seeded-random';
 import { PAIRS, pairFixture, type PairFixture } from './pair-fixture';
 
 const ROWS = 6000;

@@ -1,4 +1,4 @@
-import { seededRandom } from '../faults/change-stream';
+import { seededRandom } from '../../support/seeded-random';
 
 /** Random values for every column of the DESIGN type matrix (`matrixEntities`), valid on both engines. */
 export function randomMatrixRows(seed: number, count: number): Array<Record<string, unknown>> {

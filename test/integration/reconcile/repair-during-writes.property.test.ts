@@ -6,7 +6,7 @@ import { faultEntities } from '../../fixtures/fault-entities';
 import { snapshot } from '../../support/compare';
 import type { DataSource } from 'typeorm';
 import type { FaultEntities } from '../../fixtures/fault-entities';
-import { seededRandom } from '../faults/change-stream';
+import { seededRandom } from '../../support/seeded-random';
 import { ledgerKeyOf, ledgerRows } from '../faults/convergence';
 import { PAIRS, pairFixture, type PairFixture } from './pair-fixture';
 
