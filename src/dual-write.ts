@@ -129,7 +129,10 @@ export class DualWrite {
    * `close()`); `metricsPort` in the result is the port it listens on.
    */
   async startWorker(
-    options: ApplyWorkerOptions & { redisCheckInterval?: number } = {},
+    options: ApplyWorkerOptions & {
+      /** ms between the checks that Redis still holds its data (its epoch key). @defaultValue 5000 */
+      redisCheckInterval?: number;
+    } = {},
   ): Promise<{ close(): Promise<void>; metricsPort?: number; waitingTargets(): string[] }> {
     const { redisCheckInterval, ...applyOptions } = options;
     // A target that cannot be reached does not stop the others: it is retried in the background.
