@@ -21,6 +21,13 @@ export interface OutboxSql {
    */
   claimDeletes?: boolean;
   /**
+   * When set, the relay opens its claim transaction and claims (and deletes,
+   * `claimDeletes`) up to `batchSize` rows in ONE round trip: a parameterless
+   * multi-statement script beginning with BEGIN, whose last statement returns
+   * the rows. The relay COMMITs after Redis acknowledged the jobs.
+   */
+  claimScript?(table: string, batchSize: number): string;
+  /**
    * Isolation of the relay's claim transaction, when the engine's default is
    * wrong for it. MySQL/MariaDB: READ COMMITTED, because under REPEATABLE
    * READ the locking claim also takes gap locks, so two relays deadlock and

@@ -28,6 +28,11 @@ export interface RelayOptions {
 /** See `RelayOptions.coalesceMs`: a claim transaction costs about as much as a small save, so busy relays batch. */
 const COALESCE_MS = 5;
 
+/** The driver connection under a PostgreSQL query runner (pg's client), as the scripted claim uses it. */
+interface ScriptClient {
+  query(sql: string): Promise<{ rows?: unknown[] } | Array<{ rows?: unknown[] }>>;
+}
+
 function compareSeq(a: string, b: string): number {
   return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
 }
@@ -65,6 +70,7 @@ export class Relay {
 
   /** One claim → enqueue → delete transaction. */
   async relayOnce(): Promise<RelayPass> {
+    if (this.dialect.outbox.claimScript) return this.relayOnceScripted(this.dialect.outbox.claimScript);
     const queryRunner = this.primary.createQueryRunner('master');
     try {
       await queryRunner.connect();
@@ -90,6 +96,46 @@ export class Relay {
         if (queryRunner.isTransactionActive) await queryRunner.rollbackTransaction().catch(() => undefined);
         throw error;
       }
+    } finally {
+      await queryRunner.release();
+    }
+  }
+
+  /**
+   * `relayOnce` where the engine opens the transaction and claims in one
+   * round trip (PostgreSQL), on the driver's connection itself: the claim
+   * is neither logged nor broadcast to subscribers, as TypeORM would.
+   */
+  private async relayOnceScripted(script: NonNullable<Dialect['outbox']['claimScript']>): Promise<RelayPass> {
+    const queryRunner = this.primary.createQueryRunner('master');
+    let open = false;
+    try {
+      const client = (await queryRunner.connect()) as ScriptClient;
+      open = true;
+      const results = await client.query(script(OUTBOX_TABLE, this.options.batchSize));
+      const last = Array.isArray(results) ? results[results.length - 1] : results;
+      const rows = (last?.rows ?? []) as OutboxRow[];
+      if (rows.length === 0) {
+        await client.query('COMMIT');
+        open = false;
+        return { rows: 0, jobs: 0 };
+      }
+      // DELETE … RETURNING returns rows in no particular order.
+      rows.sort((a, b) => compareSeq(a.seq, b.seq));
+      const jobs = await this.enqueue(rows);
+      await client.query('COMMIT');
+      open = false;
+      this.events?.emit('relayed', { rows: rows.length, jobs });
+      return { rows: rows.length, jobs };
+    } catch (error) {
+      if (open) {
+        const client = (await queryRunner.connect()) as ScriptClient;
+        // A connection that cannot even roll back must not go back to the pool mid-transaction.
+        await client.query('ROLLBACK').catch((rollbackError: unknown) =>
+          (queryRunner as unknown as { releasePostgresConnection?(err: unknown): Promise<void> }).releasePostgresConnection?.(rollbackError),
+        );
+      }
+      throw error;
     } finally {
       await queryRunner.release();
     }

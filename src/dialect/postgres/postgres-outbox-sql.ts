@@ -29,6 +29,18 @@ export const postgresOutboxSql: OutboxSql = {
     `SELECT seq FROM ${quoteTable(table)} ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED)) ` +
     `RETURNING seq::text AS seq, ${COLUMNS}`,
   claimDeletes: true,
+  // BEGIN and the claim in one simple-protocol round trip. The claim
+  // transaction commits asynchronously (no wait for its WAL flush): it only
+  // deletes rows whose jobs Redis has already acknowledged, so losing that
+  // commit in a server crash brings the rows back and relays them again;
+  // duplicate jobs are harmless (version-gated, idempotent apply).
+  claimScript: (table, batchSize) => {
+    if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new RangeError(`Relay batch size ${batchSize} is not a positive integer.`);
+    return (
+      `BEGIN; SET LOCAL synchronous_commit TO OFF; ` +
+      postgresOutboxSql.claim(table).replace('$1', String(batchSize))
+    );
+  },
   delete: (table, seqs) => ({ sql: `DELETE FROM ${quoteTable(table)} WHERE seq = ANY($1::bigint[])`, params: [seqs] }),
   channel: OUTBOX_CHANNEL,
 };

@@ -3,6 +3,7 @@ import path from 'node:path';
 import IORedis from 'ioredis';
 import { DataSource } from 'typeorm';
 import { DualWrite } from '../../../src';
+import { applyQueueName } from '../../../src/queue/apply-job';
 import { ENGINES, type Engine } from '../../support/databases';
 import { primaryFixture, type PrimaryFixture } from '../../support/harness';
 import { queuedChanges } from '../../support/queued';
@@ -71,6 +72,30 @@ describe.each(ENGINES)('relay on a %s primary', (engine: Engine) => {
     expect(new Set(versions).size).toBe(total);
     expect(versions).toHaveLength(total); // SKIP LOCKED: no row went to two relays
     expect(await outboxCount(fx.primary)).toBe(0);
+  });
+
+  it('keeps every claimed row when Redis refuses the jobs, and relays them once it accepts', async () => {
+    const dw = await DualWrite.start({ ...fx.config(), relay: { afterCommit: false } });
+    const redis = new IORedis(REDIS);
+    // A key of the wrong type where BullMQ keeps the queue's metadata: Redis answers WRONGTYPE to every add.
+    const meta = `${fx.prefix}:${applyQueueName('reporting')}:meta`;
+    try {
+      const repo = fx.primary.getRepository(Order);
+      await redis.del(meta);
+      await redis.rpush(meta, 'not a hash');
+      await repo.save(repo.create({ customer: 'grace', total: '1.00', cardNumber: SECRET, address: { city: 'Oslo', zip: null } }));
+      await expect(dw.relay.relayOnce()).rejects.toThrow(/WRONGTYPE/);
+      expect(await outboxCount(fx.primary)).toBe(1); // rolled back: the claim deleted nothing
+      await expect(dw.relay.relayOnce()).rejects.toThrow(/WRONGTYPE/); // the connection went back to the pool usable
+      expect(await outboxCount(fx.primary)).toBe(1);
+      await redis.del(meta);
+      expect((await dw.relay.relayOnce()).rows).toBe(1);
+      expect(await outboxCount(fx.primary)).toBe(0);
+    } finally {
+      redis.disconnect();
+      await dw.close();
+    }
+    expect((await queuedChanges(fx.prefix, 'reporting')).map((c) => c.row?.customer)).toEqual(['grace']);
   });
 
   it('keeps @NotReplicated values out of the outbox and out of every Redis key', async () => {
