@@ -1,4 +1,5 @@
-import type { QueryRunner } from 'typeorm';
+import { createHash } from 'node:crypto';
+import { QueryFailedError, type QueryRunner } from 'typeorm';
 import type { Dialect } from '../dialect/dialect';
 import { OUTBOX_TABLE } from '../../migrations/table-names';
 import type { ChangeOperation, RowImage } from './change';
@@ -50,7 +51,40 @@ export class OutboxWriter {
         change.trace ?? null,
       ]);
       const params = sql.columnar ? rows[0].map((_, column) => rows.map((row) => row[column])) : rows.flat();
-      await queryRunner.query(sql.insert(this.table, chunk.length, this.options.notify ?? true), params);
+      const text = sql.insert(this.table, chunk.length, this.options.notify ?? true);
+      if (sql.columnar && queryRunner.isTransactionActive && !queryRunner.isReleased) await prepared(queryRunner, text, params);
+      else await queryRunner.query(text, params);
     }
+  }
+}
+
+/** pg's client, as the prepared outbox INSERT uses it. */
+interface PgClient {
+  query(config: { name: string; text: string; values: unknown[] }): Promise<unknown>;
+}
+
+const statementNames = new Map<string, string>();
+
+/**
+ * Runs a columnar (PostgreSQL) outbox INSERT as a named prepared statement on
+ * the transaction's own connection: its text is the same whatever the row
+ * count, so the server parses and plans it once per connection instead of
+ * once per commit (the unnest INSERT's planning cost about a quarter of a
+ * small transaction). Logged like TypeORM's own queries; errors are
+ * TypeORM's QueryFailedError, as `queryRunner.query` would throw.
+ */
+async function prepared(queryRunner: QueryRunner, text: string, values: unknown[]): Promise<void> {
+  let name = statementNames.get(text);
+  if (name === undefined) {
+    name = `dualwrite_outbox_${createHash('sha1').update(text).digest('hex').slice(0, 16)}`;
+    statementNames.set(text, name);
+  }
+  const client = (await queryRunner.connect()) as PgClient;
+  queryRunner.connection.logger.logQuery(text, values, queryRunner);
+  try {
+    await client.query({ name, text, values });
+  } catch (error) {
+    queryRunner.connection.logger.logQueryError(error as Error, text, values, queryRunner);
+    throw new QueryFailedError(text, values, error as Error);
   }
 }
