@@ -1,4 +1,5 @@
 import { OUTBOX_TABLE } from '../../migrations/table-names';
+import type { QueryRunner } from 'typeorm';
 import { dialectFor } from '../dialect/dialect-for';
 import { DualWriteError } from '../errors/dual-write-error';
 import type { RowImage } from '../outbox/change';
@@ -20,7 +21,7 @@ export interface BackfillOptions {
   target: string;
   /** Start from the first row instead of resuming an interrupted backfill. @defaultValue false */
   restart?: boolean;
-  /** Rows per primary transaction (one locking read, one outbox INSERT). @defaultValue 2000 */
+  /** Rows per primary transaction (PostgreSQL: one locking read that also takes their versions; MySQL/MariaDB: a locking read and an outbox INSERT). @defaultValue 2000 */
   pageSize?: number;
   /**
    * Changes that may wait in the outbox and the target's queue before the
@@ -70,11 +71,20 @@ interface BackfillState {
 /**
  * Copies every existing row of an entity into a target while the
  * application keeps writing, through the normal path: page by page, a
- * locking read of the next rows in key order and one outbox row per row (for
- * this target only), in one primary transaction. Each copy gets a fresh
- * version, and a write that commits later gets a later one, so the copy never
- * overwrites a newer change. Progress is kept in Redis: an interrupted
- * backfill resumes from its last page.
+ * locking read of the next rows in key order, in one primary transaction
+ * that also gives each row a fresh version from the outbox's own sequence.
+ * A write of the same row that commits later waits for that row lock, so it
+ * gets a later version and the copy never overwrites it (the version gate).
+ *
+ * On PostgreSQL the versions are `nextval` of the outbox sequence, taken
+ * while the page's rows are locked, and the page's apply jobs are added to
+ * the target's queue right after the commit; only once Redis acknowledged
+ * them is the page recorded as done, so a crash in between loses nothing (the
+ * page is read again on resume, with new versions). On MySQL/MariaDB, whose
+ * AUTO_INCREMENT hands out values only to inserted rows, the page goes
+ * through the outbox (one outbox row per row, for this target only) and the
+ * relay. Progress is kept in Redis: an interrupted backfill resumes from its
+ * last page.
  *
  * @example
  * ```ts
@@ -118,6 +128,8 @@ export async function backfill(ctx: ReconcileContext, options: BackfillOptions):
     const [{ n }] = (await runner.query(`SELECT COUNT(*) AS n FROM ${ctx.dialect.quoteTable(entity.tablePath)}`)) as Array<{ n: string | number }>;
     const total = Math.max(Number(n), state.rows);
     const mysql = ctx.dialect.name === 'mysql';
+    // The outbox's sequence, where versions can be taken without an outbox row (PostgreSQL).
+    const sequence = ctx.dialect.name === 'postgres' && ctx.relay.enqueue ? await outboxSequence(runner, ctx.dialect.quoteTable(OUTBOX_TABLE)) : undefined;
     const report = (waiting: boolean, done: boolean) => {
       const elapsed = Math.max(1, Date.now() - started);
       const rate = ((state.rows - startRows) * 1000) / elapsed;
@@ -134,59 +146,119 @@ export async function backfill(ctx: ReconcileContext, options: BackfillOptions):
       });
     };
     const backlog = async () => {
-      const counts = await queue.getJobCounts('waiting', 'delayed', 'prioritized', 'active');
-      const [{ n: queued }] = (await runner.query(
-        `SELECT COUNT(*) AS n FROM ${ctx.dialect.quoteTable(OUTBOX_TABLE)}`,
-      )) as Array<{ n: string | number }>;
+      const [counts, [{ n: queued }]] = await Promise.all([
+        queue.getJobCounts('waiting', 'delayed', 'prioritized', 'active'),
+        // On a pooled connection: it runs beside the page's read.
+        primary.query(`SELECT COUNT(*) AS n FROM ${ctx.dialect.quoteTable(OUTBOX_TABLE)}`) as Promise<Array<{ n: string | number }>>,
+      ]);
       return Number(queued) + (counts.waiting + counts.delayed + counts.prioritized + counts.active) * ctx.config.relay.jobSize;
     };
+    const finish = (complete: boolean): BackfillResult => ({
+      entity: entity.name,
+      target,
+      rows: state.rows,
+      durationMs: Date.now() - started,
+      resumed: saved !== undefined,
+      complete,
+    });
 
+    // Pages are pipelined: the next page is read while Redis takes the last
+    // one's jobs. `state` is what Redis has acknowledged (and what is saved);
+    // `cursor` is where the next read starts.
+    let cursor = state.cursor;
+    let acknowledged: Promise<void> = Promise.resolve();
     let failures = 0;
-    for (;;) {
-      if (options.signal?.aborted) {
-        return { entity: entity.name, target, rows: state.rows, durationMs: Date.now() - started, resumed: saved !== undefined, complete: false };
-      }
-      while ((await backlog()) > maxBacklog && !options.signal?.aborted) {
-        report(true, false);
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-      const after = state.cursor ? side.keyParams(state.cursor) : undefined;
-      const page = side.sql.page(side.table, { after }, columns, { limit: pageSize, lock: true });
-      await runner.startTransaction();
-      let count = 0;
-      try {
-        const rows = (await runner.query(page.sql, page.params)) as Record<string, unknown>[];
-        count = rows.length;
-        if (count > 0) {
-          const changes: CapturedChange[] = rows.map((raw) => {
+    try {
+      for (;;) {
+        if (options.signal?.aborted) {
+          await acknowledged;
+          return finish(false);
+        }
+        // The backlog is measured while the page is read; a page waits for the worker before it is added.
+        const load = backlog();
+        load.catch(() => undefined); // awaited below, unless the read fails first
+        const page = side.sql.page(side.table, { after: cursor ? side.keyParams(cursor) : undefined }, columns, { limit: pageSize, lock: true });
+        let changes: CapturedChange[] = [];
+        let versions: string[] | undefined;
+        const toChanges = (rows: Record<string, unknown>[]): CapturedChange[] => {
+          const capturedAt = Date.now();
+          return rows.map((raw) => {
             const row: RowImage = {};
             table.columns.forEach((c, i) => (row[c.source.databaseName] = encodeValue(c.source.kind, raw[`v${i}`], mysql)));
-            return { entity: entity.name, op: 'upsert', key: side!.keyOfRow(raw), row, targets: target, capturedAt: Date.now() };
+            return { entity: entity.name, op: 'upsert', key: side!.keyOfRow(raw), row, targets: target, capturedAt };
           });
-          await outbox.write(runner, changes);
-          state.cursor = changes[changes.length - 1].key;
+        };
+        try {
+          if (sequence) {
+            // One statement, its own transaction: the subquery locks each row
+            // (FOR UPDATE) before the outer select takes its version, and the
+            // locks are held until the statement commits.
+            const rows = (await runner.query(`SELECT p.*, nextval($${page.params.length + 1}::regclass)::text AS dw_version FROM (${page.sql}) AS p`, [
+              ...page.params,
+              sequence,
+            ])) as Record<string, unknown>[];
+            changes = toChanges(rows);
+            versions = rows.map((r) => String(r.dw_version));
+          } else {
+            await runner.startTransaction();
+            changes = toChanges((await runner.query(page.sql, page.params)) as Record<string, unknown>[]);
+            if (changes.length > 0) await outbox.write(runner, changes);
+            await runner.commitTransaction();
+          }
+        } catch (error) {
+          if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
+          // A deadlock or lock wait with the application's writes: this page
+          // gives way and is read again (the cursor did not move).
+          if (classifyError(error).class === 'transient' && ++failures <= MAX_PAGE_RETRIES) {
+            await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 25 * 2 ** failures)));
+            continue;
+          }
+          throw error;
         }
-        await runner.commitTransaction();
-      } catch (error) {
-        if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
-        // A deadlock or lock wait with the application's writes: this page
-        // gives way and is read again (the cursor did not move).
-        if (classifyError(error).class === 'transient' && ++failures <= MAX_PAGE_RETRIES) {
-          await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 25 * 2 ** failures)));
-          continue;
+        for (let queued = await load; queued > maxBacklog && !options.signal?.aborted; queued = await backlog()) {
+          report(true, false);
+          await new Promise((resolve) => setTimeout(resolve, 50));
         }
-        throw error;
+        failures = 0;
+        const count = changes.length;
+        if (count > 0) cursor = changes[count - 1].key;
+        if (!sequence) ctx.relay.nudge();
+        // The previous page first: if Redis refused it, this one is not added either (both are read again on resume).
+        await acknowledged;
+        if (options.signal?.aborted) return finish(false);
+        const pageCursor = cursor;
+        const enqueued = versions?.length
+          ? ctx.relay.enqueue!(
+              changes.map((change, i) => ({
+                seq: versions![i],
+                entity: change.entity,
+                op: change.op,
+                pk: JSON.stringify(change.key),
+                row_image: JSON.stringify(change.row),
+                targets: change.targets,
+                captured_at: change.capturedAt,
+                trace: null,
+              })),
+            )
+          : Promise.resolve(0);
+        // Only once Redis has the page's jobs does it count as done.
+        acknowledged = enqueued.then(async () => {
+          state.cursor = pageCursor;
+          state.rows += count;
+          if (count < pageSize) return;
+          await store.save(target, entity.name, state);
+          report(false, false);
+        });
+        if (count < pageSize) {
+          await acknowledged;
+          await store.clear(target, entity.name);
+          report(false, true);
+          return finish(true);
+        }
+        acknowledged.catch(() => undefined); // awaited (and thrown) by the next page or the exit
       }
-      failures = 0;
-      ctx.relay.nudge();
-      state.rows += count;
-      if (count < pageSize) {
-        await store.clear(target, entity.name);
-        report(false, true);
-        return { entity: entity.name, target, rows: state.rows, durationMs: Date.now() - started, resumed: saved !== undefined, complete: true };
-      }
-      await store.save(target, entity.name, state);
-      report(false, false);
+    } finally {
+      await acknowledged.catch(() => undefined);
     }
   } finally {
     if (side) await resetSession(runner, side).catch(() => undefined);
@@ -194,4 +266,10 @@ export async function backfill(ctx: ReconcileContext, options: BackfillOptions):
     if (!targetRunner.isReleased) await targetRunner.release().catch(() => undefined);
     await close();
   }
+}
+
+/** The sequence behind the PostgreSQL outbox's `seq` column (its versions), or undefined. */
+async function outboxSequence(runner: QueryRunner, outbox: string): Promise<string | undefined> {
+  const [row] = (await runner.query(`SELECT pg_get_serial_sequence($1, 'seq') AS s`, [outbox])) as Array<{ s: string | null }>;
+  return row?.s ?? undefined;
 }

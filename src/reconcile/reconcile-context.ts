@@ -6,6 +6,7 @@ import { DualWriteError } from '../errors/dual-write-error';
 import type { ReplicatedEntity } from '../metadata/replicated-entity';
 import type { Logger } from '../observability/logger';
 import type { QueueSet } from '../queue/queue-set';
+import type { OutboxRow } from '../relay/outbox-row';
 
 /**
  * What the reconciler and backfill need of the runtime; a `DualWrite`
@@ -19,8 +20,12 @@ export interface ReconcileContext {
   readonly redis: IORedis;
   readonly queues: QueueSet;
   readonly logger: Logger;
-  /** Asked to relay soon after repairs or backfill wrote the outbox. */
-  readonly relay: { nudge(): void };
+  /**
+   * Asked to relay soon after repairs or backfill wrote the outbox. With
+   * `enqueue` (a `DualWrite`'s relay has it), a PostgreSQL backfill adds its
+   * pages' jobs itself instead of writing them to the outbox.
+   */
+  readonly relay: { nudge(): void; enqueue?(rows: readonly OutboxRow[]): Promise<number> };
 }
 
 /** The entities and targets a run covers, checked against the config. */

@@ -141,7 +141,13 @@ export class Relay {
     }
   }
 
-  private async enqueue(rows: readonly OutboxRow[]): Promise<number> {
+  /**
+   * Adds the apply jobs of these changes (in version order) to their
+   * targets' queues: one job per `jobSize` changes per target, with the
+   * relay's job options and ids. Resolves once Redis acknowledged every add;
+   * returns the number of jobs. The backfill adds its pages this way.
+   */
+  async enqueue(rows: readonly OutboxRow[]): Promise<number> {
     const byTarget = new Map<string, RelayedChange[]>();
     const traced: RelayedChange[] = [];
     for (const row of rows) {

@@ -1,5 +1,6 @@
 import type { DataSource } from 'typeorm';
 import { backfill, reconcile, type BackfillProgress } from '../../../src';
+import { applyQueueName } from '../../../src/queue/apply-job';
 import { faultEntities, type FaultEntities } from '../../fixtures/fault-entities';
 import { seededRandom } from '../../support/seeded-random';
 import { PAIRS, pairFixture, type PairFixture } from './pair-fixture';
@@ -78,6 +79,30 @@ describe.each(PAIRS)('backfill %s → %s', (primaryEngine, targetEngine) => {
         ['FaultPair', 'clean', 0],
       ]),
     );
+  });
+
+  // PostgreSQL primaries add each page's jobs to the queue themselves (no outbox rows); MySQL/MariaDB ones go through the outbox.
+  (primaryEngine === 'postgres' ? it : it.skip)('counts a page done only once Redis has its jobs, and reads it again after a refusal', async () => {
+    // A key of the wrong type where BullMQ keeps the queue's metadata: Redis answers WRONGTYPE to every add.
+    const meta = `${f.prefix}:${applyQueueName('t')}:meta`;
+    const saved = await f.dw.redis.dumpBuffer(meta);
+    try {
+      await f.dw.redis.del(meta);
+      await f.dw.redis.rpush(meta, 'not a hash');
+      await expect(backfill(f.dw, { entity: 'FaultItem', target: 't', pageSize: 500, restart: true })).rejects.toThrow(/WRONGTYPE/);
+    } finally {
+      await f.dw.redis.del(meta);
+      if (saved) await f.dw.redis.restore(meta, 0, saved);
+    }
+    const [{ n }] = (await f.primary.query('SELECT COUNT(*) AS n FROM dualwrite_outbox')) as Array<{ n: string }>;
+    expect(Number(n)).toBe(0);
+    // Nothing was recorded: the next run starts from the first page, not after it.
+    const progress: BackfillProgress[] = [];
+    const run = await backfill(f.dw, { entity: 'FaultItem', target: 't', pageSize: 500, onProgress: (p) => progress.push(p) });
+    expect(run).toMatchObject({ complete: true, resumed: false });
+    expect(progress[0].rows).toBe(500);
+    const converged = await f.converged(['FaultItem'], 60_000);
+    expect(converged.differences).toEqual([]);
   });
 });
 
