@@ -49,6 +49,9 @@ export default defineDualWrite({
   queuePrefix: env.DEMO_QUEUE_PREFIX ?? 'dualwrite-demo',
   // Throw instead of warn on writes whose keys cannot be captured. Default false.
   strict: false,
+  // PostgreSQL: the outbox INSERT as a prepared statement (true); false behind a pooler in
+  // transaction mode without prepared statements (PgBouncer < 1.21 or no max_prepared_statements).
+  capture: { preparedStatements: true },
   // Outbox rows claimed per relay transaction (2000), changes per job (500), loop poll ms (1000),
   // relay right after each commit in this process (true; false leaves it to the worker).
   relay: { batchSize: 2000, jobSize: 500, pollInterval: 1000, afterCommit: true },

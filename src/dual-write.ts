@@ -84,7 +84,7 @@ export class DualWrite {
       }, events);
       const unregister = registerCapture(
         config.primary,
-        { entities, dialect, outbox: new OutboxWriter(dialect, OUTBOX_TABLE, { notify: !config.relay.afterCommit }), logger, strict: config.strict },
+        { entities, dialect, outbox: new OutboxWriter(dialect, OUTBOX_TABLE, { notify: !config.relay.afterCommit, prepared: config.capture.preparedStatements }), logger, strict: config.strict },
         () => {
           if (config.relay.afterCommit) relay.nudge();
         },

@@ -15,6 +15,21 @@ export interface RetryOptions {
   jitter?: number;
 }
 
+/** How captured changes are written to the outbox. */
+export interface CaptureOptions {
+  /**
+   * PostgreSQL primaries: run the outbox INSERT as a named prepared statement
+   * on the transaction's connection, so the server plans it once per
+   * connection instead of once per commit (about a quarter of a small
+   * transaction's time). Turn it off behind a pooler in transaction mode that
+   * does not keep prepared statements (PgBouncer before 1.21, or without
+   * `max_prepared_statements`): there a prepared statement can reach a server
+   * connection that never saw it, and the application's commit fails.
+   * @defaultValue true
+   */
+  preparedStatements?: boolean;
+}
+
 /** How the relay moves outbox rows to the queues. */
 export interface RelayOptions {
   /** Outbox rows claimed per transaction. @defaultValue 2000 */
@@ -137,6 +152,7 @@ export interface DualWriteConfig {
    * the driver did not return). @defaultValue false
    */
   strict?: boolean;
+  capture?: CaptureOptions;
   relay?: RelayOptions;
   retry?: RetryOptions;
   worker?: WorkerOptions;
@@ -162,6 +178,7 @@ export interface DualWriteConfig {
 export interface ResolvedConfig extends DualWriteConfig {
   queuePrefix: string;
   strict: boolean;
+  capture: Required<CaptureOptions>;
   relay: Required<RelayOptions>;
   retry: Required<RetryOptions>;
   worker: Required<WorkerOptions>;
@@ -172,6 +189,7 @@ export interface ResolvedConfig extends DualWriteConfig {
 
 export const DEFAULTS = {
   queuePrefix: 'dualwrite',
+  capture: { preparedStatements: true },
   relay: { batchSize: 2000, jobSize: 500, pollInterval: 1000, afterCommit: true },
   retry: { attempts: 20, delay: 200, maxDelay: 30_000, jitter: 0.2 },
   worker: { concurrency: 2, tombstoneRetention: 7 * 24 * 3600, lockDuration: 30_000 },

@@ -1,7 +1,7 @@
 import { DualWriteError } from '../errors/dual-write-error';
 import { DEFAULTS, type DualWriteConfig, type ResolvedConfig } from './dual-write-config';
 
-const TOP_LEVEL_KEYS = new Set(['primary', 'targets', 'redis', 'queuePrefix', 'strict', 'relay', 'retry', 'worker', 'logger', 'onDeadLetter', 'deadLetter', 'reconcile', 'observability']);
+const TOP_LEVEL_KEYS = new Set(['primary', 'targets', 'redis', 'queuePrefix', 'strict', 'capture', 'relay', 'retry', 'worker', 'logger', 'onDeadLetter', 'deadLetter', 'reconcile', 'observability']);
 const TARGET_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 
 function invalid(option: string, message: string): DualWriteError {
@@ -154,6 +154,7 @@ export function resolveConfig(config: DualWriteConfig): ResolvedConfig {
   }
   if (config.strict !== undefined && typeof config.strict !== 'boolean') throw invalid('strict', 'expected true or false.');
 
+  const capture = section<NonNullable<DualWriteConfig['capture']>>('capture', config.capture, ['preparedStatements']);
   const relay = section<NonNullable<DualWriteConfig['relay']>>('relay', config.relay, ['batchSize', 'jobSize', 'pollInterval', 'afterCommit']);
   const retry = section<NonNullable<DualWriteConfig['retry']>>('retry', config.retry, ['attempts', 'delay', 'maxDelay', 'jitter']);
   const worker = section<NonNullable<DualWriteConfig['worker']>>('worker', config.worker, ['concurrency', 'tombstoneRetention', 'lockDuration']);
@@ -191,6 +192,9 @@ export function resolveConfig(config: DualWriteConfig): ResolvedConfig {
     ...config,
     queuePrefix: config.queuePrefix ?? DEFAULTS.queuePrefix,
     strict: config.strict ?? false,
+    capture: {
+      preparedStatements: booleanOption('capture.preparedStatements', capture.preparedStatements, DEFAULTS.capture.preparedStatements),
+    },
     relay: {
       batchSize: positiveInt('relay.batchSize', relay.batchSize, DEFAULTS.relay.batchSize),
       jobSize: positiveInt('relay.jobSize', relay.jobSize, DEFAULTS.relay.jobSize),

@@ -34,7 +34,7 @@ export class OutboxWriter {
   constructor(
     private readonly dialect: Dialect,
     private readonly table: string = OUTBOX_TABLE,
-    private readonly options: { notify?: boolean } = {},
+    private readonly options: { notify?: boolean; prepared?: boolean } = {},
   ) {}
 
   async write(queryRunner: QueryRunner, changes: readonly CapturedChange[]): Promise<void> {
@@ -52,7 +52,7 @@ export class OutboxWriter {
       ]);
       const params = sql.columnar ? rows[0].map((_, column) => rows.map((row) => row[column])) : rows.flat();
       const text = sql.insert(this.table, chunk.length, this.options.notify ?? true);
-      if (sql.columnar && queryRunner.isTransactionActive && !queryRunner.isReleased) await prepared(queryRunner, text, params);
+      if (sql.columnar && this.options.prepared !== false && queryRunner.isTransactionActive && !queryRunner.isReleased) await prepared(queryRunner, text, params);
       else await queryRunner.query(text, params);
     }
   }

@@ -68,6 +68,7 @@ const OPTION_CASES: OptionCase[] = [
   { kind: 'jitter outside 0–1', config: () => base({ retry: { jitter: 2 } }), option: 'retry.jitter', says: [/from 0 to 1, got 2/] },
   { kind: 'section given as a number', config: () => base({ relay: 5 }), option: 'relay', says: [/expected an object, got 5/] },
   { kind: 'boolean given as a string', config: () => base({ relay: { afterCommit: 'no' } }), option: 'relay.afterCommit', says: [/true or false, got "no"/] },
+  { kind: 'capture option given as a string', config: () => base({ capture: { preparedStatements: 'off' } }), option: 'capture.preparedStatements', says: [/true or false, got "off"/] },
   { kind: 'target name with a dot', config: () => base({ targets: { 'bad.name': idleTargets(['x']).x } }), option: 'targets.bad.name', says: [/starts with a letter and holds only letters, digits/] },
   { kind: 'empty targets', config: () => base({ targets: {} }), option: 'targets', says: [/e\.g\. \{ reporting: reportingDataSource \}/] },
   { kind: 'targets as an array', config: () => base({ targets: [idleTargets(['x']).x] }), option: 'targets', says: [/got an array/] },

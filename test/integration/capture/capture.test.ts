@@ -163,6 +163,29 @@ describe.each(ENGINES)('capture on a %s primary', (engine: Engine) => {
     expect(await published('reporting')).toHaveLength(100);
   });
 
+  (engine === 'postgres' ? it : it.skip)('prepares the outbox INSERT unless capture.preparedStatements is false (poolers without prepared statements)', async () => {
+    await dw.close();
+    // A primary with ONE fresh pooled connection: a session sees only the statements it prepared itself.
+    const preparedOutboxStatements = async (capture: { preparedStatements?: boolean }, orderId: number) => {
+      const primary = new DataSource({ ...fx.db.options(ENTITIES), extra: { max: 1 } } as ConstructorParameters<typeof DataSource>[0]);
+      await primary.initialize();
+      const own = await DualWrite.start(fx.config({ primary, capture }));
+      try {
+        await primary.getRepository(OrderLine).save({ orderId, lineNo: 1, sku: 'p' });
+        const rows: Array<{ name: string }> = await primary.query('SELECT name FROM pg_prepared_statements');
+        return rows.map((r) => r.name).filter((n) => n.startsWith('dualwrite_outbox_'));
+      } finally {
+        await own.close();
+        await primary.destroy();
+      }
+    };
+    expect(await preparedOutboxStatements({}, 60)).toHaveLength(1);
+    expect(await preparedOutboxStatements({ preparedStatements: false }, 61)).toEqual([]);
+    dw = await DualWrite.start(fx.config({ logger: logs.logger }));
+    const keys = (await published('reporting')).map((c) => c.key);
+    expect(keys).toEqual(expect.arrayContaining([['60', '1'], ['61', '1']]));
+  });
+
   it('registers exactly one capture subscriber, also when start() is called twice', async () => {
     const second = await DualWrite.start(fx.config());
     expect(captureSubscriberCount(fx.primary)).toBe(1);
