@@ -136,6 +136,9 @@ export async function startReconcileScheduler(ctx: ReconcileContext, options: Re
       prefix: ctx.config.queuePrefix,
       concurrency: 1,
       lockDuration: ctx.config.worker.lockDuration,
+      // A run whose worker dies is taken over and resumes from its last chunk, however often that
+      // happens: BullMQ's default (1) failed a recovery run for good the second time (seen in the chaos soak).
+      maxStalledCount: 1_000_000,
       stalledInterval: Math.max(1000, Math.floor(ctx.config.worker.lockDuration / 2)),
       settings: { backoffStrategy: (attemptsMade: number) => Math.min(RECOVERY_MAX_DELAY, 1000 * 2 ** Math.max(0, attemptsMade - 1)) },
     },
