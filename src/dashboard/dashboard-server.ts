@@ -41,13 +41,16 @@ const READ_METHODS = new Set(['GET', 'HEAD']);
 
 /**
  * bull-board endpoints an operator may call, relative to `/queues`: retry,
- * promote, clean (remove) and pause/resume. The rest (add a job, edit its
- * data, empty or obliterate a queue, change concurrency or rate limits)
- * could forge or drop changes and is refused for every role.
+ * promote, pause/resume, and cleaning out COMPLETED jobs. The rest (add a
+ * job, edit its data, remove a job that still holds unapplied changes, clean
+ * waiting/delayed/failed jobs, empty or obliterate a queue, change
+ * concurrency or rate limits) could forge or drop changes and is refused for
+ * every role. (Removing a dead letter is a discard: handled before this list.)
  */
 const OPERATOR_QUEUE_ACTIONS: RegExp[] = [
-  /^\/api\/queues\/[^/]+\/[^/]+\/(retry|promote|clean)$/,
-  /^\/api\/queues\/[^/]+\/(retry|clean)\/(completed|failed|wait|active|delayed)$/,
+  /^\/api\/queues\/[^/]+\/[^/]+\/(retry|promote)$/,
+  /^\/api\/queues\/[^/]+\/retry\/(completed|failed)$/,
+  /^\/api\/queues\/[^/]+\/clean\/completed$/,
   /^\/api\/queues\/[^/]+\/(promote|pause|resume)$/,
   /^\/api\/queues\/(pause|resume)$/,
 ];
@@ -237,7 +240,7 @@ export async function startDashboard(dw: DualWrite, options: DashboardOptions = 
   });
   app.use(QUEUES_PATH, (req, res, next) => {
     if (!READ_METHODS.has(req.method) && !OPERATOR_QUEUE_ACTIONS.some((re) => re.test(req.path))) {
-      return deny(res, 403, `Forbidden: ${req.method} ${QUEUES_PATH}${req.path} is not allowed from the dashboard (it could forge or drop changes). Allowed: retry, promote, clean, pause, resume.`);
+      return deny(res, 403, `Forbidden: ${req.method} ${QUEUES_PATH}${req.path} is not allowed from the dashboard (it could forge or drop changes). Allowed: retry, promote, pause, resume, and cleaning out completed jobs; a dead letter is removed by discarding it.`);
     }
     const board = req.dualwriteViewer!.role === 'operator' ? boards.operator : boards.viewer;
     return board(req, res, next);

@@ -211,6 +211,11 @@ describe('dashboard in Chromium (postgres → postgres)', () => {
     const asOperator = { authorization: basic(OPERATOR.user, OPERATOR.password) };
     const add = await fetch(new URL('queues/api/queues/t/add', dashboard.url), { method: 'POST', headers: { ...asOperator, 'content-type': 'application/json' }, body: '{}' });
     expect(add.status).toBe(403);
+    // Nor remove an apply job, or clean out jobs that still hold changes (only completed ones).
+    for (const path of ['queues/api/queues/t/some-job/clean', 'queues/api/queues/t/clean/wait', 'queues/api/queues/t/clean/delayed', 'queues/api/queues/t/clean/failed']) {
+      const response = await fetch(new URL(path, dashboard.url), { method: 'PUT', headers: asOperator });
+      expect([path, response.status]).toEqual([path, 403]);
+    }
     const crossSite = await fetch(new URL('dead-letters/replay', dashboard.url), {
       method: 'POST',
       headers: { ...asOperator, origin: 'https://evil.example', 'content-type': 'application/x-www-form-urlencoded' },
