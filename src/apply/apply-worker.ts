@@ -47,16 +47,7 @@ export class ApplyWorker {
     events: DualWriteEvents,
     options: ApplyWorkerOptions = {},
   ): Promise<ApplyWorker> {
-    const names = options.targets ?? Object.keys(config.targets);
-    for (const name of names) {
-      if (!config.targets[name]) {
-        throw new DualWriteError(
-          'TARGET_UNKNOWN',
-          `Worker target "${name}" is not configured. Known targets: ${Object.keys(config.targets).join(', ')}.`,
-          { target: name, option: '--targets' },
-        );
-      }
-    }
+    const names = servedTargets(config, options);
     const opened: DataSource[] = [];
     const workers: Array<Worker<ApplyJobData, JobOutcome> | Worker> = [];
     const timers: NodeJS.Timeout[] = [];
@@ -176,6 +167,21 @@ function scheduleDeadLetterPurge(deadLetters: DeadLetterQueue, targets: string[]
   const timer = setInterval(purge, Math.min(3600, Math.max(1, retention / 10)) * 1000);
   timer.unref();
   return timer;
+}
+
+/** The targets a worker serves (`--targets`, default all), each checked to be configured. */
+export function servedTargets(config: ResolvedConfig, options: ApplyWorkerOptions): string[] {
+  const names = options.targets ?? Object.keys(config.targets);
+  for (const name of names) {
+    if (!config.targets[name]) {
+      throw new DualWriteError(
+        'TARGET_UNKNOWN',
+        `Worker target "${name}" is not configured. Known targets: ${Object.keys(config.targets).join(', ')}.`,
+        { target: name, option: '--targets' },
+      );
+    }
+  }
+  return names;
 }
 
 async function initializeTarget(dataSource: DataSource, name: string): Promise<void> {

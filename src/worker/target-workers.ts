@@ -1,9 +1,9 @@
 import type { DataSource } from 'typeorm';
-import { ApplyWorker, type ApplyWorkerOptions } from '../apply/apply-worker';
+import { ApplyWorker, servedTargets, type ApplyWorkerOptions } from '../apply/apply-worker';
 import type { ResolvedConfig } from '../config/dual-write-config';
 import type { DeadLetterQueue } from '../dead-letter/dead-letter-queue';
 import { classifyError } from '../errors/classify-error';
-import { DualWriteError, isDualWriteError } from '../errors/dual-write-error';
+import { isDualWriteError } from '../errors/dual-write-error';
 import type { ReplicatedEntity } from '../metadata/replicated-entity';
 import type { DualWriteEvents } from '../observability/dual-write-events';
 import type { Logger } from '../observability/logger';
@@ -40,16 +40,7 @@ interface Deps {
  */
 export async function startTargetWorkers(deps: Deps, options: ApplyWorkerOptions = {}, retry = TARGET_RETRY): Promise<TargetWorkers> {
   const { config, logger } = deps;
-  const names = options.targets ?? Object.keys(config.targets);
-  for (const name of names) {
-    if (!config.targets[name]) {
-      throw new DualWriteError(
-        'TARGET_UNKNOWN',
-        `Worker target "${name}" is not configured. Known targets: ${Object.keys(config.targets).join(', ')}.`,
-        { target: name, option: '--targets' },
-      );
-    }
-  }
+  const names = servedTargets(config, options);
   const running = new Map<string, ApplyWorker>();
   const waiting = new Map<string, { timer?: NodeJS.Timeout; attempt: number; trying?: Promise<void> }>();
   let closed = false;
