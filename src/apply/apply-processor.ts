@@ -62,13 +62,23 @@ export async function processApplyJob(
   } catch (error) {
     const history: FailureHistory = { attempts: attempt, firstFailedAt: job.data.firstFailedAt ?? Date.now() };
     const classified = classifyError(error);
+    // Which changes (first and last id) of which entities: enough to find them in the queue and the outbox trace.
+    const scope = {
+      job: job.id,
+      attempt,
+      changes: changes.length,
+      firstChange: changes[0].id,
+      lastChange: changes[changes.length - 1].id,
+      entities: [...new Set(changes.map((c) => c.entity))],
+      failure: classified,
+    };
     try {
       if (classified.class === 'transient' && !lastAttempt) {
-        logger.warn({ job: job.id, attempt, failure: classified }, `apply failed, will retry: ${messageOf(error)}`);
+        logger.warn(scope, `apply failed, will retry: ${messageOf(error)}`);
         throw error;
       }
       logger.warn(
-        { job: job.id, attempt, changes: changes.length, failure: classified },
+        scope,
         `apply failed ${classified.class === 'permanent' ? 'permanently' : 'on its last attempt'}; isolating the failing changes: ${messageOf(error)}`,
       );
       const total: JobOutcome = { applied: 0, skipped: 0, deadLettered: rejected.length };

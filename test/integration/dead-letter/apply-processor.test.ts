@@ -15,6 +15,7 @@
  */
 import type { Job } from 'bullmq';
 import pino from 'pino';
+import { LogSink } from '../../support/harness';
 import { deadLetterFailedJob, processApplyJob, type DeadLetterSink, type FailureHistory, type JobOutcome } from '../../../src/apply/apply-processor';
 import type { ChangeApplier } from '../../../src/apply/change-applier';
 import type { DeadLetterFailure } from '../../../src/dead-letter/dead-letter';
@@ -116,6 +117,17 @@ describe('processApplyJob', () => {
     await expect(processApplyJob(job, applier, deadLetter, logger)).rejects.toThrow('ECONNREFUSED');
     expect(updates).toHaveLength(1);
     expect(job.data.firstFailedAt).toBe(first);
+  });
+
+  it('logs a retried failure with the job, its first and last change and their entities', async () => {
+    const { applier } = scriptedApplier(() => refused());
+    const batch = changes(10);
+    const { job } = fakeJob({ target: 't', changes: batch }, 0, 4);
+    const { deadLetter } = sink();
+    const logs = new LogSink();
+    await expect(processApplyJob(job, applier, deadLetter, logs.logger)).rejects.toThrow('ECONNREFUSED');
+    const retry = logs.lines.find((l) => String(l.msg).startsWith('apply failed, will retry'));
+    expect(retry).toMatchObject({ job: job.id, attempt: 1, changes: 10, firstChange: batch[0].id, lastChange: batch[9].id, entities: [batch[0].entity] });
   });
 
   it('keeps the first failure time when a transient failure met while isolating sends the job back', async () => {
