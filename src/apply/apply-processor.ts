@@ -104,8 +104,19 @@ interface Isolation {
 }
 
 async function isolate(changes: readonly Change[], error: unknown, run: Isolation): Promise<void> {
-  const classified = classifyError(error);
-  if (changes.length === 1 || (classified.class === 'transient' && TARGET_LEVEL.has(classified.reason))) {
+  let classified = classifyError(error);
+  // A lost connection while the target answers at once was caused by this batch itself (MariaDB closes the
+  // connection of a statement larger than max_allowed_packet): split it like a permanent failure rather than
+  // dead-letter every change of the batch as if the target were down.
+  const ownConnectionLost = classified.class === 'transient' && classified.reason === 'connection' && (await run.applier.reachable());
+  if (ownConnectionLost && changes.length === 1) {
+    const tooLarge = await run.applier.tooLarge(changes[0]).catch(() => undefined);
+    if (tooLarge) {
+      error = new DualWriteError('ROW_TOO_LARGE', tooLarge, { entity: changes[0].entity, target: run.applier.target }, { cause: error });
+      classified = classifyError(error);
+    }
+  }
+  if (changes.length === 1 || (classified.class === 'transient' && TARGET_LEVEL.has(classified.reason) && !ownConnectionLost)) {
     const failure = failureOf(classified, error);
     for (const change of changes) {
       await run.deadLetter(change, failure, run.history);

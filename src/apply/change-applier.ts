@@ -30,6 +30,8 @@ export class ChangeApplier {
   private readonly tables = new Map<string, TargetTable>();
   /** Entities already warned about a case-folding key collation in this target. */
   private readonly warnedFolding = new Set<string>();
+  /** The target's max_allowed_packet (MySQL/MariaDB), read the first time a change may exceed it. */
+  private maxPacket?: number;
 
   constructor(
     readonly target: string,
@@ -38,6 +40,37 @@ export class ChangeApplier {
     private readonly entities: ReadonlyMap<string, ReplicatedEntity>,
     private readonly logger: Logger,
   ) {}
+
+  /** Whether the target answers a trivial query now (on a fresh or pooled connection). */
+  async reachable(): Promise<boolean> {
+    try {
+      await this.dataSource.query('SELECT 1');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Why a change can never reach this target in one statement, if so: on
+   * MySQL/MariaDB a row larger than the server's `max_allowed_packet`. The
+   * server closes the connection of such a statement, so the client often
+   * sees only a reset connection (ECONNRESET), not ER_NET_PACKET_TOO_LARGE.
+   */
+  async tooLarge(change: Change): Promise<string | undefined> {
+    if (this.dialect.name !== 'mysql' || change.row === null) return undefined;
+    if (this.maxPacket === undefined) {
+      const [row] = (await this.dataSource.query('SELECT @@max_allowed_packet AS max')) as Array<{ max: number | string }>;
+      this.maxPacket = Number(row.max);
+    }
+    const bytes = Buffer.byteLength(JSON.stringify(change.row), 'utf8');
+    if (bytes <= this.maxPacket) return undefined;
+    return (
+      `The row of ${change.entity} ${JSON.stringify(change.key)} takes ${bytes} bytes, more than target "${this.target}"'s max_allowed_packet ` +
+      `(${this.maxPacket} bytes); the server closed the connection of the statement carrying it. ` +
+      `Raise max_allowed_packet on the target server, then replay; or keep such values out (@NotReplicated).`
+    );
+  }
 
   async apply(changes: readonly Change[]): Promise<ApplyOutcome> {
     const byEntity = newestPerKey(changes);

@@ -76,6 +76,7 @@ const PERMANENT_CODES: Partial<Record<string, string>> = {
   ENTITY_NOT_FOUND: 'schema',
   PAYLOAD_INVALID: 'payload',
   KEY_TOO_LONG: 'data',
+  ROW_TOO_LARGE: 'too-large',
 };
 const NODE_TRANSIENT = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOTFOUND']);
 const TRANSIENT_MESSAGES = /Connection terminated|connection is closed|Connection lost|timeout exceeded when trying to connect|Client has encountered a connection error|server closed the connection|Can't add new command when connection is in closed state|the database system is (starting up|shutting down)|is not currently accepting connections|Too many connections|Pool is closed/i;

@@ -22,6 +22,7 @@ export type DualWriteErrorCode =
   | 'TARGET_COLUMN_MISSING'
   | 'PAYLOAD_INVALID'
   | 'KEY_TOO_LONG'
+  | 'ROW_TOO_LARGE'
   | 'DEAD_LETTER_BUSY'
   | 'CLI_USAGE';
 

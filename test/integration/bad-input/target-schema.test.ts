@@ -156,7 +156,16 @@ describe.each(ENGINES)('bad input: target schemas that do not match (%s primary)
       200,
     );
     const letters = await dw.listDeadLetters();
-    expect({ settled, letters: letters.map((l) => `${l.id} ${l.change.entity} ${l.failure.message}`) }).toMatchObject({ settled: true });
+    // On failure, say where it stands: outbox rows left, letters per target, the big table's rows, queue states.
+    const where = settled
+      ? {}
+      : {
+          outbox: await outboxCount(primary),
+          letters: letters.map((l) => `${l.id} ${l.change.entity} ${l.failure.message.slice(0, 120)}`),
+          bigRowsInPg: await countRows(ddl.pg, 'sm_big'),
+          queues: await Promise.all(['pg', 'my'].map(async (t) => [t, await dw.queues.get(t).getJobCounts()])),
+        };
+    expect({ settled, ...where }).toEqual({ settled: true });
 
     const byKey = new Map(letters.map((l) => [`${l.target} ${l.change.entity} ${l.change.key.join(',')}`, l]));
     const letter = (target: string, entity: string, key: number): DeadLetter => {

@@ -41,15 +41,21 @@ const refused = () => Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:54
 const deadlock = () => Object.assign(new Error('deadlock detected'), { code: '40P01' });
 
 /** An applier that fails a batch when `fail` returns an error for it; counts its calls. */
-function scriptedApplier(fail: (batch: readonly Change[]) => Error | undefined) {
+function scriptedApplier(
+  fail: (batch: readonly Change[]) => Error | undefined,
+  target: { reachable?: boolean; tooLarge?: (change: Change) => string | undefined } = {},
+) {
   const calls: number[] = [];
   const applier = {
+    target: 't',
     apply: async (batch: readonly Change[]) => {
       calls.push(batch.length);
       const error = fail(batch);
       if (error) throw error;
       return { applied: batch.length, skipped: 0 };
     },
+    reachable: async () => target.reachable ?? false,
+    tooLarge: async (change: Change) => target.tooLarge?.(change),
   } as unknown as ChangeApplier;
   return { applier, calls };
 }
@@ -144,6 +150,22 @@ describe('processApplyJob', () => {
     (job as unknown as { attemptsMade: number }).attemptsMade = 1;
     expect(await processApplyJob(job, applier, deadLetter, logger)).toEqual({ applied: 9, skipped: 0, deadLettered: 1 });
     expect(letters.map((l) => [l.change.key[0], l.history])).toEqual([['3', { attempts: 2, firstFailedAt: first }]]);
+  });
+
+  it('splits a batch whose own statement lost the connection while the target answers, and names a row over max_allowed_packet', async () => {
+    // MariaDB closes the connection of a statement larger than max_allowed_packet: the client sees ECONNRESET.
+    const reset = () => Object.assign(new Error('write ECONNRESET'), { code: 'ECONNRESET' });
+    const { applier, calls } = scriptedApplier((b) => (b.some((c) => c.key[0] === '7') ? reset() : undefined), {
+      reachable: true,
+      tooLarge: (c) => (c.key[0] === '7' ? 'The row of Item ["7"] takes 17825792 bytes, more than target "t"\'s max_allowed_packet (16777216 bytes)' : undefined),
+    });
+    const { job } = fakeJob({ target: 't', changes: changes(10) }, 3, 4);
+    const { deadLetter, letters } = sink();
+    expect(await processApplyJob(job, applier, deadLetter, logger)).toEqual({ applied: 9, skipped: 0, deadLettered: 1 });
+    expect(calls.length).toBeGreaterThan(2);
+    expect(letters).toHaveLength(1);
+    expect(letters[0].change.key).toEqual(['7']);
+    expect(letters[0].failure).toMatchObject({ class: 'permanent', reason: 'too-large', code: 'ROW_TOO_LARGE', message: expect.stringContaining('max_allowed_packet') });
   });
 
   it('isolates a transient failure on the last attempt like a permanent one', async () => {
