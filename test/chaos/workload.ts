@@ -1,5 +1,6 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import { COUNTERS, counterName, type ChaosEntities } from './chaos-entities';
+import { randomRows } from '../support/random-rows';
 import { seededRandom } from '../support/seeded-random';
 
 
@@ -63,7 +64,6 @@ class Rollback extends Error {}
  */
 export async function runWorkload(primary: DataSource, entities: ChaosEntities, options: WorkloadOptions): Promise<WriterTally> {
   const random = seededRandom(options.seed);
-  const int = (n: number) => Math.floor(random() * n);
   const tally = emptyTally();
   const rollbackRate = options.rollbackRate ?? 0.05;
   const { writer, writers } = options;
@@ -85,20 +85,7 @@ export async function runWorkload(primary: DataSource, entities: ChaosEntities, 
   };
   await reload();
 
-  const itemRow = (id: number) => ({ id, label: `l-${int(1e6).toString(36)}-'"%`, qty: int(2 ** 31) - 2 ** 30, note: random() < 0.2 ? null : `n${int(1e9)}` });
-  const pairRow = (key: string) => {
-    const [owner, slot] = key.split('|');
-    return { owner, slot: Number(slot), total: String(BigInt(int(2 ** 30)) * BigInt(int(2 ** 22)) - 1000n) };
-  };
-  const pick = <T>(set: Set<T>, touched: Set<T>): T | undefined => {
-    if (set.size === 0) return undefined;
-    const all = [...set];
-    for (let tries = 0; tries < 8; tries++) {
-      const candidate = all[int(all.length)];
-      if (!touched.has(candidate)) return candidate;
-    }
-    return undefined;
-  };
+  const { int, itemRow, pairRow, pick } = randomRows(random);
 
   while (tally.changes < options.quota) {
     const budget = Math.min(1 + int(40), options.quota - tally.changes);

@@ -77,3 +77,33 @@ export class NodeProcess {
     clearTimeout(timer);
   }
 }
+
+/** What a finished child printed, and how it ended. */
+export interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** `node <args…>` to the end (e.g. a `dualwrite` verb, as a user runs it); rejects if it outlives `timeoutMs`. */
+export function runNode(args: string[], env: Record<string, string>, timeoutMs = 30_000): Promise<RunResult> {
+  for (const file of args.filter((a) => a.endsWith('.js'))) {
+    if (!existsSync(file)) throw new Error(`${file} is missing: run \`npm run build\` first (these tests run the compiled CLI and fixtures)`);
+  }
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`node ${args.join(' ')} did not exit within ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
+    }, timeoutMs);
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}

@@ -11,7 +11,7 @@
  * test/integration/dead-letter/dlq-cli.test.ts.)
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DataSource } from 'typeorm';
@@ -21,42 +21,16 @@ import { eventually } from '../../support/compare';
 import { createDatabase, dataSource, type TestDatabase } from '../../support/databases';
 import { queuePrefix, removeQueues } from '../../support/redis';
 import { CLI, DLQ_CONFIG } from '../dead-letter/dlq-process';
+import { ROOT, runNode, type RunResult } from '../../support/node-process';
 
 jest.setTimeout(120_000);
 
-const ROOT = path.resolve(__dirname, '../../..');
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+type Result = RunResult;
 
 function dualwrite(args: string[], env: Record<string, string> = {}, timeoutMs = 30_000): Promise<Result> {
-  for (const file of [CLI, DLQ_CONFIG]) {
-    if (!existsSync(file)) throw new Error(`${file} is missing: run \`npm run build\` before the bad-input tests`);
-  }
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      cwd: ROOT,
-      // NODE_PATH lets config files in the temporary directory import typeorm and typescript from this project.
-      env: { ...process.env, NODE_PATH: path.join(ROOT, 'node_modules'), DW_LOG_LEVEL: 'silent', DUALWRITE_DEBUG: '', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`dualwrite ${args.join(' ')} did not exit within ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
-    }, timeoutMs);
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  // NODE_PATH lets config files in the temporary directory import typeorm and typescript from this project.
+  return runNode([CLI, ...args], { NODE_PATH: path.join(ROOT, 'node_modules'), DW_LOG_LEVEL: 'silent', DUALWRITE_DEBUG: '', ...env }, timeoutMs);
 }
 
 /** A stack frame line, as Node prints them. */

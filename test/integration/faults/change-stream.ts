@@ -1,5 +1,6 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import type { FaultEntities } from '../../fixtures/fault-entities';
+import { randomRows, type ItemRow, type PairRow } from '../../support/random-rows';
 import { seededRandom } from '../../support/seeded-random';
 
 
@@ -24,18 +25,6 @@ export interface StreamOptions {
   onCommit?: (changes: number) => void | Promise<void>;
 }
 
-interface ItemRow {
-  id: number;
-  label: string;
-  qty: number;
-  note: string | null;
-}
-interface PairRow {
-  owner: string;
-  slot: number;
-  total: string;
-}
-
 const OWNERS = 300;
 const SLOTS = 8;
 
@@ -47,7 +36,6 @@ const SLOTS = 8;
  */
 export async function streamChanges(primary: DataSource, entities: FaultEntities, options: StreamOptions): Promise<StreamStats> {
   const random = seededRandom(options.seed);
-  const int = (n: number) => Math.floor(random() * n);
   const perTransaction = options.perTransaction ?? 50;
   const items = new Set<number>();
   const pairs = new Set<string>();
@@ -55,25 +43,7 @@ export async function streamChanges(primary: DataSource, entities: FaultEntities
   const stats: StreamStats = { changes: 0, transactions: 0, inserts: 0, updates: 0, deletes: 0, reinserts: 0, ms: 0 };
   const started = Date.now();
 
-  const itemRow = (id: number): ItemRow => ({
-    id,
-    label: `l-${int(1e6).toString(36)}-'"%`,
-    qty: int(2 ** 31) - 2 ** 30,
-    note: random() < 0.2 ? null : `n${int(1e9)}`,
-  });
-  const pairRow = (key: string): PairRow => {
-    const [owner, slot] = key.split('|');
-    return { owner, slot: Number(slot), total: String(BigInt(int(2 ** 30)) * BigInt(int(2 ** 22)) - 1000n) };
-  };
-  const pick = <T>(set: Set<T>, touched: Set<T>): T | undefined => {
-    if (set.size === 0) return undefined;
-    const all = [...set];
-    for (let tries = 0; tries < 8; tries++) {
-      const candidate = all[int(all.length)];
-      if (!touched.has(candidate)) return candidate;
-    }
-    return undefined;
-  };
+  const { int, itemRow, pairRow, pick } = randomRows(random);
 
   while (stats.changes < options.total) {
     const budget = Math.min(perTransaction, options.total - stats.changes);
