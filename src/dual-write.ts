@@ -26,7 +26,6 @@ import { computeOverview, type Overview } from './observability/overview';
 import { startReconcileScheduler, type ReconcileScheduler } from './reconcile/reconcile-scheduler';
 import { startTargetWorkers } from './worker/target-workers';
 import { watchRedisEpoch } from './worker/redis-epoch';
-import { Counter, Gauge } from 'prom-client';
 
 /**
  * The in-process runtime: captures writes on the primary and relays them to
@@ -141,8 +140,6 @@ export class DualWrite {
     let scheduler: ReconcileScheduler | undefined;
     let epoch: { close(): Promise<void> } | undefined;
     let metrics: { detach(): void; server: { port: number; close(): Promise<void> } } | undefined;
-    let losses: Counter | undefined;
-    let lossesSeen = 0;
     const served = applyOptions.targets ?? Object.keys(this.config.targets);
     try {
       await loop.start();
@@ -150,6 +147,8 @@ export class DualWrite {
       // Targets this worker is still trying to reach are left out until it connects to them.
       scheduler = await startReconcileScheduler(this, { targetReady: (t) => !served.includes(t) || apply.connected(t) });
       const recovery = scheduler;
+      const collector = this.config.observability.metricsPort > 0 ? new DualWriteMetrics(this.overviewSources(), this.logger) : undefined;
+      const workerMetrics = collector?.trackWorker(served, (t) => apply.connected(t));
       // Redis losing its data (restart without persistence, flush, failover to an empty replica) loses the
       // queued changes and the schedule: put the schedule back and reconcile everything once, across workers.
       epoch = await watchRedisEpoch(
@@ -157,8 +156,7 @@ export class DualWrite {
         this.config.queuePrefix,
         this.logger,
         async (loss) => {
-          lossesSeen += 1;
-          losses?.inc();
+          workerMetrics?.redisDataLoss();
           this.logger.error(
             { redisEpoch: loss.epoch, reason: loss.reason },
             loss.reason === 'missing'
@@ -170,20 +168,7 @@ export class DualWrite {
         },
         redisCheckInterval,
       );
-      if (this.config.observability.metricsPort > 0) {
-        const collector = new DualWriteMetrics(this.overviewSources(), this.logger);
-        const registers = [collector.registry];
-        losses = new Counter({ name: 'dualwrite_redis_data_losses_total', help: 'Times this worker found that Redis had lost its data (its epoch key gone or replaced).', registers });
-        losses.inc(lossesSeen);
-        new Gauge({
-          name: 'dualwrite_target_connected',
-          help: '1 when this worker has its apply worker for the target running, 0 while the target is unreachable and retried in the background.',
-          labelNames: ['target'],
-          registers,
-          collect() {
-            for (const t of served) this.set({ target: t }, apply.connected(t) ? 1 : 0);
-          },
-        });
+      if (collector) {
         const detach = collector.attach(this.events);
         try {
           metrics = { detach, server: await startMetricsServer(collector, this.config.observability.metricsPort, this.logger) };

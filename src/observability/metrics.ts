@@ -79,6 +79,26 @@ export class DualWriteMetrics {
   }
 
   /** Starts counting `applied` and `relayed` events; returns a function that stops. */
+  /**
+   * The worker's own metrics: whether it has each served target's apply
+   * worker running (`connected`), and a counter of Redis data losses it found;
+   * call the returned `redisDataLoss` for each.
+   */
+  trackWorker(served: readonly string[], connected: (target: string) => boolean): { redisDataLoss(): void } {
+    const registers = [this.registry];
+    const losses = new Counter({ name: 'dualwrite_redis_data_losses_total', help: 'Times this worker found that Redis had lost its data (its epoch key gone or replaced).', registers });
+    new Gauge({
+      name: 'dualwrite_target_connected',
+      help: '1 when this worker has its apply worker for the target running, 0 while the target is unreachable and retried in the background.',
+      labelNames: ['target'],
+      registers,
+      collect() {
+        for (const t of served) this.set({ target: t }, connected(t) ? 1 : 0);
+      },
+    });
+    return { redisDataLoss: () => losses.inc() };
+  }
+
   attach(events: DualWriteEvents): () => void {
     events.on('applied', this.onAppliedListener);
     events.on('relayed', this.onRelayedListener);
