@@ -83,9 +83,21 @@ export class DualWrite {
       }, events);
       const unregister = registerCapture(
         config.primary,
-        { entities, dialect, outbox: new OutboxWriter(dialect, OUTBOX_TABLE, { notify: !config.relay.afterCommit, prepared: config.capture.preparedStatements }), logger, strict: config.strict },
-        () => {
-          if (config.relay.afterCommit) relay.nudge();
+        {
+          entities,
+          dialect,
+          outbox: new OutboxWriter(dialect, OUTBOX_TABLE, {
+            notify: !config.relay.afterCommit,
+            prepared: config.capture.preparedStatements,
+            returnRows: config.relay.afterCommit,
+          }),
+          logger,
+          strict: config.strict,
+        },
+        (rows) => {
+          if (!config.relay.afterCommit) return;
+          if (rows) relay.publish(rows);
+          else relay.nudge();
         },
       );
       const deadLetters = new DeadLetterQueue(redis, config.queuePrefix, config.deadLetter.handlerAttempts);

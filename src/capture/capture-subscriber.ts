@@ -19,6 +19,7 @@ import type { ReplicatedEntity } from '../metadata/replicated-entity';
 import type { Logger } from '../observability/logger';
 import { activeTraceparent, startCaptureSpan } from '../observability/tracing';
 import type { CapturedChange, OutboxWriter } from '../outbox/outbox-writer';
+import type { OutboxRow } from '../relay/outbox-row';
 import { lastChangePerRow, type PendingChange } from './pending-change';
 import { keyOf, keyOfRaw, rowImageOf, rowImageOfUpdate } from './row-image';
 import { readRowImages } from './row-reader';
@@ -35,7 +36,11 @@ interface CaptureState {
   inProgress: Map<ReplicatedEntity, number>;
   /** Entities whose current INSERT is an upsert: their images must be read back. */
   upserting: Set<ReplicatedEntity>;
-  wroteOutbox: boolean;
+  /**
+   * Set by the outer transaction's outbox write: its rows (where the outbox
+   * returns them, see `OutboxWriter`), handed on only after its COMMIT.
+   */
+  written?: { rows?: OutboxRow[] };
 }
 
 export interface CaptureOptions {
@@ -44,8 +49,12 @@ export interface CaptureOptions {
   outbox: OutboxWriter;
   logger: Logger;
   strict: boolean;
-  /** Called after the outer COMMIT of a transaction that wrote outbox rows (and after loose writes). */
-  onCommitted: () => void;
+  /**
+   * Called after the outer COMMIT of a transaction that wrote outbox rows,
+   * with those rows where the outbox returned them, and (without rows) after
+   * loose writes.
+   */
+  onCommitted: (rows?: OutboxRow[]) => void;
 }
 
 const TRANSACTION_DEPTH = 'transactionDepth';
@@ -223,20 +232,22 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
       if (released.length) (state.levels[depth - 2] ??= []).push(...released);
       return;
     }
+    // Whatever an earlier COMMIT that failed left here never committed.
+    state.written = undefined;
     const changes = state.levels.flat();
     state.levels = [];
     if (changes.length === 0) return;
-    await this.flush(queryRunner, changes);
-    state.wroteOutbox = true;
+    state.written = { rows: await this.flush(queryRunner, changes) };
   }
 
   afterTransactionCommit(event: TransactionCommitEvent): void {
     // Also fires after RELEASE SAVEPOINT: only the outer COMMIT publishes.
     if (event.queryRunner.isTransactionActive) return;
     const state = this.states.get(event.queryRunner);
-    if (state?.wroteOutbox) {
-      state.wroteOutbox = false;
-      this.options.onCommitted();
+    const written = state?.written;
+    if (state && written) {
+      state.written = undefined;
+      this.options.onCommitted(written.rows);
     }
   }
 
@@ -247,7 +258,7 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
     state.levels.splice(depthOf(event.queryRunner));
     if (!event.queryRunner.isTransactionActive) {
       state.levels = [];
-      state.wroteOutbox = false;
+      state.written = undefined;
       state.inProgress.clear();
       state.upserting.clear();
     }
@@ -258,7 +269,7 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
   private state(queryRunner: QueryRunner): CaptureState {
     let state = this.states.get(queryRunner);
     if (!state) {
-      state = { levels: [], loose: [], inProgress: new Map(), upserting: new Set(), wroteOutbox: false };
+      state = { levels: [], loose: [], inProgress: new Map(), upserting: new Set() };
       this.states.set(queryRunner, state);
     }
     return state;
@@ -307,13 +318,15 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
       const loose = state.loose;
       state.loose = [];
       state.looseFlush = undefined;
+      // Not handed on: without a transaction of ours, these may sit in one the application opened by hand.
       await this.flush(queryRunner, loose);
       this.options.onCommitted();
     });
     return state.looseFlush;
   }
 
-  private async flush(queryRunner: QueryRunner, pending: readonly PendingChange[]): Promise<void> {
+  /** Writes the outbox rows of these changes; returns them where the outbox can (see `OutboxWriter`). */
+  private async flush(queryRunner: QueryRunner, pending: readonly PendingChange[]): Promise<OutboxRow[] | undefined> {
     const latest = lastChangePerRow(pending);
     const changes: CapturedChange[] = [];
     const refreshes = new Map<ReplicatedEntity, Array<Extract<PendingChange, { kind: 'refresh' }>>>();
@@ -332,15 +345,17 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
         changes.push(this.change(entity, row ? 'upsert' : 'delete', item.key, row, item.capturedAt));
       }
     }
-    if (changes.length === 0) return;
+    if (changes.length === 0) return undefined;
     const span = startCaptureSpan(changes);
+    let rows: OutboxRow[] | undefined;
     try {
-      await this.options.outbox.write(queryRunner, changes);
+      rows = await this.options.outbox.write(queryRunner, changes);
     } catch (error) {
       span.end(error);
       throw error;
     }
     span.end();
+    return rows;
   }
 }
 

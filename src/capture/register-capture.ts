@@ -1,9 +1,12 @@
 import type { DataSource } from 'typeorm';
 import { CaptureSubscriber, type CaptureOptions } from './capture-subscriber';
+import type { OutboxRow } from '../relay/outbox-row';
+
+type CommitListener = (rows?: OutboxRow[]) => void;
 
 interface Registration {
   subscriber: CaptureSubscriber;
-  listeners: Set<() => void>;
+  listeners: Set<CommitListener>;
 }
 
 const registrations = new WeakMap<DataSource, Registration>();
@@ -14,20 +17,26 @@ const registrations = new WeakMap<DataSource, Registration>();
  * it, because two instances would capture every write twice. TypeORM builds
  * subscribers listed in its options with no arguments, so a configured
  * instance is added to `dataSource.subscribers` instead.
+ * The rows of a commit go to the first caller only (it relays them itself);
+ * the others are nudged, so that no two relay the same rows from memory.
  * Returns the function that unregisters this caller.
  */
 export function registerCapture(
   dataSource: DataSource,
   options: Omit<CaptureOptions, 'onCommitted'>,
-  onCommitted: () => void,
+  onCommitted: CommitListener,
 ): () => void {
   let registration = registrations.get(dataSource);
   if (!registration) {
-    const listeners = new Set<() => void>();
+    const listeners = new Set<CommitListener>();
     const subscriber = new CaptureSubscriber({
       ...options,
-      onCommitted: () => {
-        for (const listener of listeners) listener();
+      onCommitted: (rows) => {
+        let first = true;
+        for (const listener of listeners) {
+          listener(first ? rows : undefined);
+          first = false;
+        }
       },
     });
     registration = { subscriber, listeners };

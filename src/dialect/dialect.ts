@@ -7,13 +7,21 @@ export interface OutboxSql {
   /**
    * INSERT of `rows` outbox rows (entity, op, pk, row_image, targets,
    * captured_at, trace). On engines with a `channel`, it also notifies it
-   * (at commit) unless `notify` is false.
+   * (at commit) unless `notify` is false. With `returnSeqs` (engines with
+   * `returnsSeqs`, and only without `notify`) it returns the rows' `seq`s.
    */
-  insert(table: string, rows: number, notify?: boolean): string;
+  insert(table: string, rows: number, notify?: boolean, returnSeqs?: boolean): string;
+  /** True when `insert` can return the sequences it assigned (PostgreSQL's RETURNING). */
+  returnsSeqs?: boolean;
   /** True when `insert` takes one array parameter per column instead of one parameter per value. */
   columnar?: boolean;
-  /** Claim up to `$1` rows in sequence order, skipping rows another relay holds. */
-  claim(table: string): string;
+  /**
+   * Claim up to `limit` rows in sequence order, skipping rows another relay
+   * holds; with `upTo`, only rows whose sequence is at most that.
+   */
+  claim(table: string, limit: number, upTo?: string): Statement;
+  /** The newest sequence in the outbox (`seq`, decimal text), or NULL when it is empty. */
+  newestSeq(table: string): string;
   /**
    * True when `claim` also deletes the rows it returns (`DELETE … RETURNING`):
    * the delete then commits only with the transaction, after Redis
@@ -26,7 +34,7 @@ export interface OutboxSql {
    * multi-statement script beginning with BEGIN, whose last statement returns
    * the rows. The relay COMMITs after Redis acknowledged the jobs.
    */
-  claimScript?(table: string, batchSize: number): string;
+  claimScript?(table: string, batchSize: number, upTo?: string): string;
   /**
    * Isolation of the relay's claim transaction, when the engine's default is
    * wrong for it. MySQL/MariaDB: READ COMMITTED, because under REPEATABLE
@@ -36,6 +44,13 @@ export interface OutboxSql {
   claimIsolation?: 'READ COMMITTED';
   /** Delete the claimed rows by sequence (`seqs` ascending, as `claim` returns them). */
   delete(table: string, seqs: readonly string[]): Statement;
+  /**
+   * When set, deletes rows by sequence in a transaction of its own that does
+   * not wait for its commit to be durable: a parameterless script, one round
+   * trip. Only for rows whose jobs Redis holds: losing that commit in a crash
+   * only has them relayed again.
+   */
+  deleteScript?(table: string, seqs: readonly string[]): string;
   /** The channel `insert` notifies, for relays that LISTEN (PostgreSQL only). */
   channel?: string;
 }

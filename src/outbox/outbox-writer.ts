@@ -3,6 +3,7 @@ import { QueryFailedError, type QueryRunner } from 'typeorm';
 import type { Dialect } from '../dialect/dialect';
 import { OUTBOX_TABLE } from '../../migrations/table-names';
 import type { ChangeOperation, RowImage } from './change';
+import { compareSeq, type OutboxRow } from '../relay/outbox-row';
 
 /** A change as capture produces it; the outbox assigns its version (`seq`). */
 export interface CapturedChange {
@@ -30,15 +31,22 @@ export class OutboxWriter {
    * relay loops: for a process that relays its own commits (`relay.afterCommit`),
    * where a worker's pass per commit would only race it for the same rows.
    * The workers' polling still picks up what such a process leaves behind.
+   * `returnRows` (with `notify: false`): `write` returns the rows it wrote,
+   * with their sequences, where the engine can return them (`returnsSeqs`),
+   * so the process can relay them itself once they commit (`Relay.publish`).
    */
   constructor(
     private readonly dialect: Dialect,
     private readonly table: string = OUTBOX_TABLE,
-    private readonly options: { notify?: boolean; prepared?: boolean } = {},
+    private readonly options: { notify?: boolean; prepared?: boolean; returnRows?: boolean } = {},
   ) {}
 
-  async write(queryRunner: QueryRunner, changes: readonly CapturedChange[]): Promise<void> {
+  /** Writes the changes; see `returnRows` for what it returns. */
+  async write(queryRunner: QueryRunner, changes: readonly CapturedChange[]): Promise<OutboxRow[] | undefined> {
     const sql = this.dialect.outbox;
+    const notify = this.options.notify ?? true;
+    const returning = this.options.returnRows === true && !notify && sql.returnsSeqs === true;
+    const written: OutboxRow[] = [];
     for (let start = 0; start < changes.length; start += ROWS_PER_STATEMENT) {
       const chunk = changes.slice(start, start + ROWS_PER_STATEMENT);
       const rows = chunk.map((change) => [
@@ -51,16 +59,41 @@ export class OutboxWriter {
         change.trace ?? null,
       ]);
       const params = sql.columnar ? rows[0].map((_, column) => rows.map((row) => row[column])) : rows.flat();
-      const text = sql.insert(this.table, chunk.length, this.options.notify ?? true);
-      if (sql.columnar && this.options.prepared !== false && queryRunner.isTransactionActive && !queryRunner.isReleased) await prepared(queryRunner, text, params);
-      else await queryRunner.query(text, params);
+      const text = sql.insert(this.table, chunk.length, notify, returning);
+      const result =
+        sql.columnar && this.options.prepared !== false && queryRunner.isTransactionActive && !queryRunner.isReleased
+          ? await prepared(queryRunner, text, params)
+          : ((await queryRunner.query(text, params)) as unknown);
+      if (returning) written.push(...rowsWithSeqs(rows, result));
     }
+    return returning ? written : undefined;
   }
+}
+
+/**
+ * The written rows with the sequences the INSERT returned. The outbox
+ * assigns them in the order the rows are inserted, so the ascending
+ * sequences belong to the rows in order, whatever order RETURNING lists them in.
+ */
+function rowsWithSeqs(rows: ReadonlyArray<ReadonlyArray<string | number | null>>, result: unknown): OutboxRow[] {
+  const returned = (Array.isArray(result) ? result : ((result as { rows?: unknown[] } | undefined)?.rows ?? [])) as Array<{ seq: string }>;
+  if (returned.length !== rows.length) throw new Error(`The outbox INSERT returned ${returned.length} sequences for ${rows.length} rows.`);
+  const seqs = returned.map((r) => String(r.seq)).sort(compareSeq);
+  return rows.map(([entity, op, pk, rowImage, targets, capturedAt, trace], i) => ({
+    seq: seqs[i],
+    entity: entity as string,
+    op: op as string,
+    pk: pk as string,
+    row_image: rowImage as string | null,
+    targets: targets as string,
+    captured_at: capturedAt as number,
+    trace: trace as string | null,
+  }));
 }
 
 /** pg's client, as the prepared outbox INSERT uses it. */
 interface PgClient {
-  query(config: { name: string; text: string; values: unknown[] }): Promise<unknown>;
+  query(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: unknown[] }>;
 }
 
 const statementNames = new Map<string, string>();
@@ -73,7 +106,7 @@ const statementNames = new Map<string, string>();
  * small transaction). Logged like TypeORM's own queries; errors are
  * TypeORM's QueryFailedError, as `queryRunner.query` would throw.
  */
-async function prepared(queryRunner: QueryRunner, text: string, values: unknown[]): Promise<void> {
+async function prepared(queryRunner: QueryRunner, text: string, values: unknown[]): Promise<unknown> {
   let name = statementNames.get(text);
   if (name === undefined) {
     name = `dualwrite_outbox_${createHash('sha1').update(text).digest('hex').slice(0, 16)}`;
@@ -82,7 +115,7 @@ async function prepared(queryRunner: QueryRunner, text: string, values: unknown[
   const client = (await queryRunner.connect()) as PgClient;
   queryRunner.connection.logger.logQuery(text, values, queryRunner);
   try {
-    await client.query({ name, text, values });
+    return await client.query({ name, text, values });
   } catch (error) {
     queryRunner.connection.logger.logQueryError(error as Error, text, values, queryRunner);
     throw new QueryFailedError(text, values, error as Error);

@@ -12,6 +12,11 @@ export interface OutboxRow {
   trace: string | null;
 }
 
+/** Orders outbox sequences (decimal text without leading zeros) numerically. */
+export function compareSeq(a: string, b: string): number {
+  return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+}
+
 /**
  * A claimed change on its way to the queues. Its key and row image stay the
  * JSON text the outbox holds (capture wrote them with `JSON.stringify`):

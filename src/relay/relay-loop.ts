@@ -13,13 +13,16 @@ interface PgClient {
 /**
  * The worker's relay loop: picks up whatever an application process left in
  * the outbox (it crashed before its own relay ran, or Redis was down then).
- * On PostgreSQL it LISTENs for the notification every outbox INSERT sends at
- * commit; on both engines it also polls, as the safety net.
+ * On PostgreSQL it LISTENs for the notification outbox INSERTs send at
+ * commit (those of processes that do not relay their own commits); on both
+ * engines it also polls, as the safety net.
  */
 export class RelayLoop {
   private timer?: NodeJS.Timeout;
   private listener?: PgClient;
   private stopped = false;
+  /** The newest outbox sequence at the previous poll. */
+  private seen?: string;
 
   constructor(
     private readonly primary: DataSource,
@@ -30,10 +33,27 @@ export class RelayLoop {
   ) {}
 
   async start(): Promise<void> {
-    this.timer = setInterval(() => this.relay.nudge(), this.pollInterval);
+    this.timer = setInterval(() => void this.poll(), this.pollInterval);
     this.timer.unref();
     if (this.dialect.outbox.channel) await this.listen(this.dialect.outbox.channel);
     this.relay.nudge();
+  }
+
+  /**
+   * Relays what was already in the outbox at the previous poll: rows a
+   * process relays itself (`relay.afterCommit`) are gone by then, unless it
+   * died first. The first pass at start relays everything.
+   */
+  private async poll(): Promise<void> {
+    let newest: string | undefined;
+    try {
+      newest = await this.relay.newestSeq();
+    } catch (error) {
+      this.logger.warn({ err: error }, 'relay loop cannot read the outbox; it tries again at the next poll');
+      return;
+    }
+    if (this.seen !== undefined) this.relay.nudgeUpTo(this.seen);
+    this.seen = newest;
   }
 
   private async listen(channel: string): Promise<void> {

@@ -7,9 +7,10 @@ import { APPLY_JOB, type ApplyJobData } from '../queue/apply-job';
 import { batchJobId } from '../queue/job-id';
 import type { QueueSet } from '../queue/queue-set';
 import type { DualWriteEvents } from '../observability/dual-write-events';
-import { changeJson, relayedChangeOfRow, type OutboxRow, type RelayedChange } from './outbox-row';
+import { changeJson, compareSeq, relayedChangeOfRow, type OutboxRow, type RelayedChange } from './outbox-row';
 import { rawJobData } from '../queue/raw-json-queue';
 import { startRelaySpans } from '../observability/tracing';
+import { RelayConnections } from './relay-connections';
 
 export interface RelayOptions {
   batchSize: number;
@@ -28,14 +29,13 @@ export interface RelayOptions {
 /** See `RelayOptions.coalesceMs`: a claim transaction costs about as much as a small save, so busy relays batch. */
 const COALESCE_MS = 5;
 
-/** The driver connection under a PostgreSQL query runner (pg's client), as the scripted claim uses it. */
-interface ScriptClient {
-  query(sql: string): Promise<{ rows?: unknown[] } | Array<{ rows?: unknown[] }>>;
-}
-
-function compareSeq(a: string, b: string): number {
-  return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
-}
+/**
+ * Published rows are deleted from the outbox at most this often (ms): the
+ * delete is off the commit → applied path, and each statement is a round
+ * trip for the application's process. Well under the workers' poll
+ * interval, so their polls do not relay the rows again (see `nudgeUpTo`).
+ */
+const DELETE_EVERY_MS = 50;
 
 /** What one relay pass moved. */
 export interface RelayPass {
@@ -47,97 +47,85 @@ export interface RelayPass {
  * Moves outbox rows to the target queues: claims a batch with
  * `FOR UPDATE SKIP LOCKED`, adds one job per `jobSize` changes per target,
  * and deletes the rows only after Redis acknowledged the adds, all in one
- * primary transaction. A crash anywhere leaves the rows (or duplicates jobs,
- * which the version gate makes harmless); several relays never wait on each
- * other's rows.
+ * primary transaction on a connection of its own (`RelayConnections`). A
+ * crash anywhere leaves the rows (or duplicates jobs, which the version gate
+ * makes harmless); several relays never wait on each other's rows.
  */
 export class Relay {
   private draining?: Promise<number>;
   private again = false;
+  /** A bounded drain is due (see `nudgeUpTo`). */
+  private upTo?: string;
   private retryTimer?: NodeJS.Timeout;
-  private pause?: { timer: NodeJS.Timeout; resume: () => void };
+  /** Sleeps `close()` cuts short (see `waitUntil`). */
+  private readonly pauses = new Set<{ timer: NodeJS.Timeout; resume: () => void }>();
   private lastStarted = 0;
+  private lastPublished = 0;
+  private lastDeleted = 0;
   private closed = false;
+  /** Committed rows waiting for the running publish (see `publish`). */
+  private pending: OutboxRow[] = [];
+  private publishing?: Promise<void>;
+  /** Set when a publish failed: commits are relayed by claims until a drain succeeds. */
+  private publishFailed = false;
+  /** Sequences of published rows still to delete from the outbox. */
+  private deletions: string[] = [];
+  private deleting?: Promise<void>;
+  /** Two: a drain behind a backlog runs two passes at once (see `drain`). */
+  private readonly connections: RelayConnections;
 
   constructor(
-    private readonly primary: DataSource,
+    primary: DataSource,
     private readonly dialect: Dialect,
     private readonly queues: QueueSet,
     private readonly logger: Logger,
     private readonly options: RelayOptions,
     private readonly events?: DualWriteEvents,
-  ) {}
-
-  /** One claim → enqueue → delete transaction. */
-  async relayOnce(): Promise<RelayPass> {
-    if (this.dialect.outbox.claimScript) return this.relayOnceScripted(this.dialect.outbox.claimScript);
-    const queryRunner = this.primary.createQueryRunner('master');
-    try {
-      await queryRunner.connect();
-      await queryRunner.startTransaction(this.dialect.outbox.claimIsolation);
-      try {
-        const claimed = await queryRunner.query(this.dialect.outbox.claim(OUTBOX_TABLE), [this.options.batchSize], true);
-        const rows = (claimed.records ?? []) as OutboxRow[];
-        if (rows.length === 0) {
-          await queryRunner.commitTransaction();
-          return { rows: 0, jobs: 0 };
-        }
-        // DELETE … RETURNING returns rows in no particular order.
-        if (this.dialect.outbox.claimDeletes) rows.sort((a, b) => compareSeq(a.seq, b.seq));
-        const jobs = await this.enqueue(rows);
-        if (!this.dialect.outbox.claimDeletes) {
-          const deletion = this.dialect.outbox.delete(OUTBOX_TABLE, rows.map((r) => String(r.seq)));
-          await queryRunner.query(deletion.sql, deletion.params);
-        }
-        await queryRunner.commitTransaction();
-        this.events?.emit('relayed', { rows: rows.length, jobs });
-        return { rows: rows.length, jobs };
-      } catch (error) {
-        if (queryRunner.isTransactionActive) await queryRunner.rollbackTransaction().catch(() => undefined);
-        throw error;
-      }
-    } finally {
-      await queryRunner.release();
-    }
+  ) {
+    this.connections = new RelayConnections(primary, dialect.name, 2);
   }
 
-  /**
-   * `relayOnce` where the engine opens the transaction and claims in one
-   * round trip (PostgreSQL), on the driver's connection itself: the claim
-   * is neither logged nor broadcast to subscribers, as TypeORM would.
-   */
-  private async relayOnceScripted(script: NonNullable<Dialect['outbox']['claimScript']>): Promise<RelayPass> {
-    const queryRunner = this.primary.createQueryRunner('master');
+  /** One claim → enqueue → delete transaction; with `upTo`, of rows with sequences up to that only. */
+  async relayOnce(upTo?: string): Promise<RelayPass> {
+    const outbox = this.dialect.outbox;
+    const connection = await this.connections.acquire();
     let open = false;
+    let broken: unknown;
     try {
-      const client = (await queryRunner.connect()) as ScriptClient;
-      open = true;
-      const results = await client.query(script(OUTBOX_TABLE, this.options.batchSize));
-      const last = Array.isArray(results) ? results[results.length - 1] : results;
-      const rows = (last?.rows ?? []) as OutboxRow[];
+      let rows: OutboxRow[];
+      if (outbox.claimScript) {
+        // BEGIN and the claim in one round trip (PostgreSQL).
+        open = true;
+        rows = (await connection.query(outbox.claimScript(OUTBOX_TABLE, this.options.batchSize, upTo))) as unknown as OutboxRow[];
+      } else {
+        if (outbox.claimIsolation) await connection.query(`SET TRANSACTION ISOLATION LEVEL ${outbox.claimIsolation}`);
+        await connection.query('START TRANSACTION');
+        open = true;
+        const claim = outbox.claim(OUTBOX_TABLE, this.options.batchSize, upTo);
+        rows = (await connection.query(claim.sql, claim.params)) as unknown as OutboxRow[];
+      }
       if (rows.length === 0) {
-        await client.query('COMMIT');
+        await connection.query('COMMIT');
         open = false;
         return { rows: 0, jobs: 0 };
       }
       // DELETE … RETURNING returns rows in no particular order.
-      rows.sort((a, b) => compareSeq(a.seq, b.seq));
+      if (outbox.claimDeletes) rows.sort((a, b) => compareSeq(a.seq, b.seq));
       const jobs = await this.enqueue(rows);
-      await client.query('COMMIT');
+      if (!outbox.claimDeletes) {
+        const deletion = outbox.delete(OUTBOX_TABLE, rows.map((r) => String(r.seq)));
+        await connection.query(deletion.sql, deletion.params);
+      }
+      await connection.query('COMMIT');
       open = false;
       this.events?.emit('relayed', { rows: rows.length, jobs });
       return { rows: rows.length, jobs };
     } catch (error) {
-      if (open) {
-        const client = (await queryRunner.connect()) as ScriptClient;
-        // A connection that cannot even roll back must not go back to the pool mid-transaction.
-        await client.query('ROLLBACK').catch((rollbackError: unknown) =>
-          (queryRunner as unknown as { releasePostgresConnection?(err: unknown): Promise<void> }).releasePostgresConnection?.(rollbackError),
-        );
-      }
+      // A connection that cannot even roll back must not go back to the pool mid-transaction.
+      if (open) broken = await connection.query('ROLLBACK').then(() => undefined, (rollbackError: unknown) => rollbackError);
       throw error;
     } finally {
-      await queryRunner.release();
+      connection.release(broken);
     }
   }
 
@@ -187,18 +175,90 @@ export class Relay {
   }
 
   /**
+   * Relays rows this process has just committed, from memory (the outbox
+   * returned their sequences in the committing transaction): their jobs are
+   * added at once after a quiet spell, else with the other commits of the
+   * next `coalesceMs`, without a claim transaction; the rows are deleted from the
+   * outbox afterwards, off the commit → applied path. As with a claim, the
+   * rows stay until Redis acknowledged their jobs: a crash before that
+   * leaves them for the workers' relay loops, and a crash before the delete
+   * has them relayed twice, which the version gate makes harmless. Falls back
+   * to `nudge` (a claim) when too many rows are waiting or an add failed.
+   */
+  publish(rows: readonly OutboxRow[]): void {
+    if (this.closed) return;
+    if (this.publishFailed || this.pending.length + rows.length > this.options.batchSize) {
+      this.nudge();
+      return;
+    }
+    for (const row of rows) this.pending.push(row);
+    this.publishing ??= this.runPublishes();
+  }
+
+  private async runPublishes(): Promise<void> {
+    while (this.pending.length > 0) {
+      // As drains: adds start at least `coalesceMs` apart, so a busy process adds one job per few commits, not per commit.
+      await this.waitUntil(this.lastPublished + (this.options.coalesceMs ?? COALESCE_MS));
+      this.lastPublished = Date.now();
+      const rows = this.pending;
+      this.pending = [];
+      try {
+        const jobs = await this.enqueue(rows);
+        this.events?.emit('relayed', { rows: rows.length, jobs });
+        for (const row of rows) this.deletions.push(row.seq);
+        this.deleting ??= this.runDeletions();
+      } catch (error) {
+        this.logger.warn({ err: error }, 'relay could not add the jobs of committed changes; their outbox rows stay and will be relayed again');
+        this.publishFailed = true;
+        this.nudge();
+      }
+    }
+    this.publishing = undefined;
+  }
+
+  /**
+   * Deletes published rows, up to a claim batch per statement, at most every
+   * `DELETE_EVERY_MS`: on a busy process one statement covers the rows of
+   * many adds. A failure only leaves them to be relayed again.
+   */
+  private async runDeletions(): Promise<void> {
+    while (this.deletions.length > 0) {
+      await this.waitUntil(this.lastDeleted + DELETE_EVERY_MS);
+      this.lastDeleted = Date.now();
+      const seqs = this.deletions.splice(0, this.options.batchSize);
+      const outbox = this.dialect.outbox;
+      const deletion = outbox.deleteScript ? { sql: outbox.deleteScript(OUTBOX_TABLE, seqs), params: undefined } : outbox.delete(OUTBOX_TABLE, seqs);
+      try {
+        const connection = await this.connections.acquire();
+        let broken: unknown;
+        try {
+          await connection.query(deletion.sql, deletion.params);
+        } catch (error) {
+          broken = error;
+          throw error;
+        } finally {
+          connection.release(broken);
+        }
+      } catch (error) {
+        this.logger.warn({ err: error, rows: seqs.length }, 'relay could not delete the outbox rows of relayed changes; they will be relayed again (harmless: the version gate skips them)');
+      }
+    }
+    this.deleting = undefined;
+  }
+
+  /**
    * Relays until the outbox is empty (or only holds rows other relays have
    * claimed). Behind a backlog (the first pass claimed a full batch), two
    * passes run at once on two connections, so one claims while the other
    * waits for Redis; SKIP LOCKED keeps their rows apart.
    */
-  async drain(): Promise<number> {
-    const first = await this.relayOnce();
+  async drain(upTo?: string): Promise<number> {
+    const first = await this.relayOnce(upTo);
     if (first.rows < this.options.batchSize) return first.rows;
     const loop = async (): Promise<number> => {
       let total = 0;
       for (;;) {
-        const pass = await this.relayOnce();
+        const pass = await this.relayOnce(upTo);
         total += pass.rows;
         if (pass.rows < this.options.batchSize) return total;
       }
@@ -221,15 +281,42 @@ export class Relay {
     if (!this.draining) this.draining = this.runDrains(0);
   }
 
+  /**
+   * Asks for a drain of the rows with sequences up to `upTo` only: a
+   * worker's poll, which leaves rows newer than its previous poll to the
+   * process that committed them (it relays them within milliseconds, see
+   * `publish`; a claim in between would relay them twice).
+   */
+  nudgeUpTo(upTo: string): void {
+    if (this.closed) return;
+    if (this.upTo === undefined || compareSeq(upTo, this.upTo) > 0) this.upTo = upTo;
+    if (!this.draining) this.draining = this.runDrains(0);
+  }
+
+  /** The newest sequence in the outbox, or undefined when it is empty. */
+  async newestSeq(): Promise<string | undefined> {
+    const connection = await this.connections.acquire();
+    try {
+      const [row] = await connection.query(this.dialect.outbox.newestSeq(OUTBOX_TABLE));
+      return row?.seq == null ? undefined : String(row.seq);
+    } finally {
+      connection.release();
+    }
+  }
+
   private async runDrains(failures: number): Promise<number> {
     let total = 0;
     try {
-      while (this.again && !this.closed) {
+      while ((this.again || this.upTo !== undefined) && !this.closed) {
         await this.waitUntil(this.lastStarted + (this.options.coalesceMs ?? COALESCE_MS));
         if (this.closed) break;
+        // A full drain covers a bounded one.
+        const upTo = this.again ? undefined : this.upTo;
         this.again = false;
+        this.upTo = undefined;
         this.lastStarted = Date.now();
-        total += await this.drain();
+        total += await this.drain(upTo);
+        this.publishFailed = false;
       }
       this.draining = undefined;
     } catch (error) {
@@ -253,27 +340,33 @@ export class Relay {
     const ms = time - Date.now();
     if (ms <= 0 || this.closed) return;
     await new Promise<void>((resolve) => {
-      const resume = () => {
-        this.pause = undefined;
-        resolve();
+      const pause = {
+        timer: setTimeout(() => pause.resume(), ms),
+        resume: () => {
+          clearTimeout(pause.timer);
+          this.pauses.delete(pause);
+          resolve();
+        },
       };
-      this.pause = { timer: setTimeout(resume, ms), resume };
+      this.pauses.add(pause);
     });
   }
 
-  /** Waits for a running drain to finish; later nudges are ignored. */
+  /** Waits for running publishes, deletes and drains to finish; later commits and nudges are left to the workers. */
   async close(): Promise<void> {
     this.closed = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
-    if (this.pause) {
-      clearTimeout(this.pause.timer);
-      this.pause.resume();
-    }
-    await this.draining?.catch(() => undefined);
+    for (const pause of [...this.pauses]) pause.resume();
+    await this.idle();
+    await this.connections.end();
   }
 
-  /** Resolves when no drain is running or due (tests and the demo use it). */
+  /** Resolves when no publish, delete or drain is running or due (tests and the demo use it). */
   async idle(): Promise<void> {
-    while (this.draining) await this.draining.catch(() => undefined);
+    for (;;) {
+      const running = this.publishing ?? this.deleting ?? this.draining;
+      if (!running) return;
+      await running.catch(() => undefined);
+    }
   }
 }

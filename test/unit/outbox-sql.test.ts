@@ -3,10 +3,19 @@ import { postgresOutboxSql } from '../../src/dialect/postgres/postgres-outbox-sq
 
 describe('mysqlOutboxSql', () => {
   it('claims in the numeric order of the table column, not of the CAST alias', () => {
-    expect(mysqlOutboxSql.claim('dualwrite_outbox')).toBe(
-      'SELECT CAST(o.seq AS CHAR) AS seq, entity, op, pk, row_image, targets, captured_at, trace ' +
+    expect(mysqlOutboxSql.claim('dualwrite_outbox', 2000)).toEqual({
+      sql:
+        'SELECT CAST(o.seq AS CHAR) AS seq, entity, op, pk, row_image, targets, captured_at, trace ' +
         'FROM `dualwrite_outbox` AS o ORDER BY o.seq LIMIT ? FOR UPDATE SKIP LOCKED',
-    );
+      params: [2000],
+    });
+    // A worker's poll claims only what was already there at its previous poll.
+    expect(mysqlOutboxSql.claim('dualwrite_outbox', 2000, '41')).toEqual({
+      sql:
+        'SELECT CAST(o.seq AS CHAR) AS seq, entity, op, pk, row_image, targets, captured_at, trace ' +
+        'FROM `dualwrite_outbox` AS o WHERE o.seq <= ? ORDER BY o.seq LIMIT ? FOR UPDATE SKIP LOCKED',
+      params: ['41', 2000],
+    });
     expect(mysqlOutboxSql.claimIsolation).toBe('READ COMMITTED');
   });
 
@@ -31,6 +40,18 @@ describe('postgresOutboxSql', () => {
       'SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[])';
     expect(postgresOutboxSql.insert('dualwrite_outbox', 3)).toBe(`WITH captured AS (${insert}) SELECT pg_notify('dualwrite_outbox', '')`);
     expect(postgresOutboxSql.insert('dualwrite_outbox', 3, false)).toBe(insert);
+    // A process that relays its own commits gets the sequences back.
+    expect(postgresOutboxSql.insert('dualwrite_outbox', 3, false, true)).toBe(`${insert} RETURNING seq::text AS seq`);
+  });
+
+  it('claims and deletes in one script, bounded to a sequence for a worker\'s poll', () => {
+    const claim = (bound: string) =>
+      'DELETE FROM "dualwrite_outbox" WHERE seq = ANY(ARRAY(' +
+      `SELECT seq FROM "dualwrite_outbox"${bound} ORDER BY seq LIMIT 500 FOR UPDATE SKIP LOCKED)) ` +
+      'RETURNING seq::text AS seq, entity, op, pk, row_image, targets, captured_at, trace';
+    expect(postgresOutboxSql.claimScript!('dualwrite_outbox', 500)).toBe(`BEGIN; SET LOCAL synchronous_commit TO OFF; ${claim('')}`);
+    expect(postgresOutboxSql.claimScript!('dualwrite_outbox', 500, '77')).toBe(`BEGIN; SET LOCAL synchronous_commit TO OFF; ${claim(' WHERE seq <= 77')}`);
+    expect(() => postgresOutboxSql.claimScript!('dualwrite_outbox', 500, '1; DROP TABLE x')).toThrow(/not a decimal integer/);
   });
 
   it('deletes by one array parameter', () => {

@@ -98,6 +98,73 @@ describe.each(ENGINES)('relay on a %s primary', (engine: Engine) => {
     expect((await queuedChanges(fx.prefix, 'reporting')).map((c) => c.row?.customer)).toEqual(['grace']);
   });
 
+  it('relays its own commits from memory, and nothing of a transaction whose COMMIT failed', async () => {
+    const dw = await DualWrite.start(fx.config());
+    try {
+      const repo = fx.primary.getRepository(Order);
+      if (engine === 'postgres') {
+        // Checked only at COMMIT: the outbox INSERT succeeds, the COMMIT fails and the transaction rolls back.
+        await fx.primary.query('ALTER TABLE cap_order ADD CONSTRAINT cap_order_customer_once UNIQUE (customer) DEFERRABLE INITIALLY DEFERRED');
+        await expect(
+          fx.primary.transaction(async (manager) => {
+            await manager.save(Order, manager.create(Order, { customer: 'twice', total: '1.00', cardNumber: SECRET, address: { city: 'Oslo', zip: null } }));
+            await manager.save(Order, manager.create(Order, { customer: 'twice', total: '2.00', cardNumber: SECRET, address: { city: 'Oslo', zip: null } }));
+          }),
+        ).rejects.toThrow(/cap_order_customer_once/);
+      }
+      await repo.save(repo.create({ customer: 'once', total: '3.00', cardNumber: SECRET, address: { city: 'Bern', zip: null } }));
+      await dw.relay.idle();
+      expect((await queuedChanges(fx.prefix, 'reporting')).map((c) => c.row?.customer)).toEqual(['once']);
+      expect(await outboxCount(fx.primary)).toBe(0);
+    } finally {
+      await dw.close();
+    }
+  });
+
+  it('relays its own commits once Redis accepts them again, when it refused them at commit', async () => {
+    const dw = await DualWrite.start(fx.config());
+    const redis = new IORedis(REDIS);
+    const meta = `${fx.prefix}:${applyQueueName('reporting')}:meta`;
+    try {
+      const repo = fx.primary.getRepository(Order);
+      await redis.del(meta);
+      await redis.rpush(meta, 'not a hash');
+      await repo.save(repo.create({ customer: 'kept', total: '1.00', cardNumber: SECRET, address: { city: 'Oslo', zip: null } }));
+      await new Promise((r) => setTimeout(r, 300)); // the add and the first retries fail
+      expect(await outboxCount(fx.primary)).toBe(1);
+      expect(await queuedChanges(fx.prefix, 'reporting')).toEqual([]);
+      await redis.del(meta);
+      const deadline = Date.now() + 20_000;
+      while ((await outboxCount(fx.primary)) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      await dw.relay.idle();
+    } finally {
+      redis.disconnect();
+      await dw.close();
+    }
+    expect(await outboxCount(fx.primary)).toBe(0);
+    expect((await queuedChanges(fx.prefix, 'reporting')).map((c) => c.row?.customer)).toEqual(['kept']);
+  });
+
+  it("claims only what was already in the outbox at a worker's previous poll", async () => {
+    const dw = await DualWrite.start({ ...fx.config(), relay: { afterCommit: false } });
+    await dw.relay.idle(); // the start-up pass is over
+    try {
+      const repo = fx.primary.getRepository(Order);
+      const order = (customer: string) => repo.create({ customer, total: '1.00', cardNumber: SECRET, address: { city: 'Oslo', zip: null } });
+      await repo.save([order('a'), order('b')]);
+      const seen = await dw.relay.newestSeq();
+      expect(seen).toMatch(/^\d+$/);
+      await repo.save(order('c'));
+      expect(await dw.relay.drain(seen)).toBe(2);
+      expect(await outboxCount(fx.primary)).toBe(1);
+      expect((await queuedChanges(fx.prefix, 'reporting')).map((c) => c.row?.customer)).toEqual(['a', 'b']);
+      expect(await dw.relay.drain()).toBe(1);
+      expect(await dw.relay.newestSeq()).toBeUndefined();
+    } finally {
+      await dw.close();
+    }
+  });
+
   it('keeps @NotReplicated values out of the outbox and out of every Redis key', async () => {
     const dw = await DualWrite.start(fx.config());
     try {
