@@ -115,7 +115,7 @@ function createWorker(
       }
       spans.end(undefined, { 'dualwrite.applied': outcome.applied, 'dualwrite.skipped': outcome.skipped, 'dualwrite.dead_lettered': outcome.deadLettered });
       if (events.listenerCount('applied') > 0) {
-        events.emit('applied', { target, changes, ...outcome, finishedAt: Date.now() });
+        events.emit('applied', { target, changes, ...outcome, queuedAt: job.timestamp, startedAt: job.processedOn ?? Date.now(), finishedAt: Date.now() });
       }
       return outcome;
     },

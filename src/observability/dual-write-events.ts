@@ -8,6 +8,10 @@ export interface AppliedEvent {
   applied: number;
   skipped: number;
   deadLettered: number;
+  /** When the relay added the job to the queue, ms since the epoch. */
+  queuedAt: number;
+  /** When this attempt at the job started, ms since the epoch. */
+  startedAt: number;
   /** When the job's transaction(s) committed, ms since the epoch. */
   finishedAt: number;
 }

@@ -1,8 +1,8 @@
 /**
  * The worker process of the drain and lag benches, as `dualwrite worker`
  * runs in production: relay loop and apply worker, in a process of its own.
- * It sends the parent (IPC) the commit → applied lag of every change it
- * applies, and on `{ stop: true }` its peak RSS.
+ * It sends the parent (IPC) the key and timestamps of every change it
+ * applies (see `lags`), and on `{ stop: true }` its peak RSS.
  * argv: <primary engine> <primary database> <target engine> <target database> <queue prefix> [<config JSON>]
  */
 import 'reflect-metadata';
@@ -28,9 +28,10 @@ async function main(): Promise<void> {
   const dw = await DualWrite.start({
     primary, targets: { t: target }, redis: REDIS, queuePrefix: prefix, logger: { level: 'silent' }, reconcile: { every: 0 }, ...options,
   });
-  let lags: number[] = [];
+  // Per change applied: its key (the bench's ids are numbers) and when it was captured, queued, started and applied.
+  let lags: Array<[number, number, number, number, number]> = [];
   dw.events.on('applied', (e) => {
-    for (const c of e.changes) lags.push(e.finishedAt - c.capturedAt);
+    for (const c of e.changes) lags.push([Number(c.key[0]), c.capturedAt, e.queuedAt, e.startedAt, e.finishedAt]);
   });
   const startedAt = Date.now();
   const worker = await dw.startWorker();
