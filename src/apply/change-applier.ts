@@ -81,6 +81,12 @@ export class ChangeApplier {
       await queryRunner.connect();
       const tables = new Map<string, TargetTable>();
       for (const name of [...byEntity.keys()].sort()) tables.set(name, await this.table(queryRunner, name));
+      if (byEntity.size === 1 && this.dialect.apply.applyStatement && !hasDeletes([...byEntity.values()][0])) {
+        // One statement is atomic on its own: no BEGIN and COMMIT round trips.
+        const [[name, rows]] = byEntity;
+        const outcome = await this.applyEntity(queryRunner, this.entities.get(name)!, tables.get(name)!, rows);
+        return { applied: outcome.applied, skipped: skipped + outcome.skipped };
+      }
       await queryRunner.startTransaction(this.dialect.apply.isolation);
       for (const name of [...byEntity.keys()].sort()) {
         const outcome = await this.applyEntity(queryRunner, this.entities.get(name)!, tables.get(name)!, byEntity.get(name)!);
@@ -137,6 +143,14 @@ export class ChangeApplier {
       const change = changes.get(key)!;
       return { entity: entity.name, key, version: change.version, deleted: change.op === 'delete' };
     });
+    const sql = this.dialect.apply;
+    if (sql.applyStatement && !hasDeletes(changes)) {
+      // PostgreSQL: ledger and upserts in one statement (its arrays take any number of rows).
+      const upserts = keys.map((key) => ({ key, values: this.rowValues(entity, table, changes.get(key)!) }));
+      const statement = sql.applyStatement(LEDGER_TABLE, table.table, table.columns.map((c) => c.target), table.keyColumns.map((c) => c.name), entries, upserts);
+      const won = (await queryRunner.query(statement.sql, statement.params)) as unknown[];
+      return { applied: won.length, skipped: keys.length - won.length };
+    }
     const winners = await this.raiseLedger(queryRunner, entity.name, entries);
     const upserts: unknown[][] = [];
     const deletes: unknown[][] = [];
@@ -146,7 +160,6 @@ export class ChangeApplier {
       if (change.op === 'delete') deletes.push(this.keyValues(table, change));
       else upserts.push(this.rowValues(entity, table, change));
     }
-    const sql = this.dialect.apply;
     for (const chunk of chunks(deletes, table.keyColumns.length)) {
       const statement = sql.deleteRows(table.table, table.keyColumns, chunk);
       await queryRunner.query(statement.sql, statement.params);
@@ -200,6 +213,11 @@ export class ChangeApplier {
     const pk = table.columns.filter((c) => c.source.isPrimary);
     return pk.map(({ source, target }, i) => decodeValue(source.kind, change.key[i], this.dialect.name, target.sqlType));
   }
+}
+
+function hasDeletes(changes: ReadonlyMap<string, Change>): boolean {
+  for (const change of changes.values()) if (change.op === 'delete') return true;
+  return false;
 }
 
 /** The newest change of each row, per entity: older ones in the same batch are superseded. */

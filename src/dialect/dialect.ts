@@ -144,4 +144,21 @@ export interface ApplySql {
   deleteRows(table: string, keyColumns: readonly TargetColumn[], keys: readonly unknown[][]): Statement;
   /** Removes tombstones older than `$1`/`?` seconds. */
   purgeTombstones(ledgerTable: string, olderThanSeconds: number): Statement;
+  /**
+   * PostgreSQL: `ledgerUpsert` and `upsertRows` of one entity in ONE
+   * statement (a data-modifying CTE), atomic on its own: each row is written
+   * only where its ledger entry won. Each row carries its ledger key. Only
+   * for upserts: INSERT … ON CONFLICT acts on the newest committed row even
+   * when it is newer than the statement's snapshot, a DELETE does not (it
+   * would miss a row a concurrent applier committed while the ledger upsert
+   * waited for its lock). Returns `key` of each winner.
+   */
+  applyStatement?(
+    ledgerTable: string,
+    table: string,
+    columns: readonly TargetColumn[],
+    keyColumns: readonly string[],
+    entries: readonly LedgerEntry[],
+    upserts: ReadonlyArray<{ key: string; values: unknown[] }>,
+  ): Statement;
 }

@@ -80,6 +80,27 @@ export const postgresApplySql: ApplySql = {
     };
   },
 
+  applyStatement(ledgerTable, table, columns, keyColumns, entries, upserts): Statement {
+    requireRows(upserts.length, 'applyStatement');
+    const ledger = postgresApplySql.ledgerUpsert(ledgerTable, entries);
+    // Each row's ledger key travels next to it, so only the winners' rows are written.
+    const all = [...columns, LEDGER_KEY];
+    const params = [...ledger.params, ...columnMajor(upserts.map((u) => [...u.values, u.key]), all.length)];
+    const names = columns.map((c) => quoteIdentifier(c.name));
+    const upsert = postgresApplySql.upsertRows(table, columns, keyColumns, [upserts[0].values]).sql;
+    const conflict = upsert.slice(upsert.indexOf(' ON CONFLICT '));
+    return {
+      sql:
+        `WITH won AS (${ledger.sql}), ` +
+        `put AS (INSERT INTO ${quoteTable(table)} (${names.join(', ')}) OVERRIDING SYSTEM VALUE ` +
+        `SELECT ${names.join(', ')} FROM (${unnestSelect(all, ledger.params.length)}) AS u(${[...names, quoteIdentifier(LEDGER_KEY.name)].join(', ')}) ` +
+        `WHERE u.${quoteIdentifier(LEDGER_KEY.name)} IN (SELECT key FROM won)${conflict} RETURNING 1) ` +
+        // A data-modifying CTE runs to completion whether or not the final SELECT reads it.
+        'SELECT key FROM won',
+      params,
+    };
+  },
+
   purgeTombstones(ledgerTable: string, olderThanSeconds: number): Statement {
     return {
       sql: `DELETE FROM ${quoteTable(ledgerTable)} WHERE deleted AND updated_at < now() - make_interval(secs => $1)`,
@@ -88,16 +109,20 @@ export const postgresApplySql: ApplySql = {
   },
 };
 
+/** The ledger key column `applyStatement` adds to the rows it writes (not a column of the table). */
+const LEDGER_KEY: TargetColumn = { name: 'dualwrite_ledger_key', sqlType: 'text', nullable: false };
+
 /**
- * `SELECT … FROM unnest($1::t1[], …)` producing the columns in order. A column
+ * `SELECT … FROM unnest($1::t1[], …)` producing the columns in order
+ * (parameters numbered after `firstParam`). A column
  * whose own type is an array cannot travel that way (unnest flattens a
  * two-dimensional array into scalars), so it is sent as `text[]` holding
  * array literals and cast back per row.
  */
-function unnestSelect(columns: readonly TargetColumn[]): string {
+function unnestSelect(columns: readonly TargetColumn[], firstParam = 0): string {
   const types = columns.map((c) => unconstrainedType(c.sqlType));
   const isArray = types.map((t) => t.endsWith(']'));
-  const args = types.map((t, i) => `$${i + 1}::${isArray[i] ? 'text' : t}[]`).join(', ');
+  const args = types.map((t, i) => `$${firstParam + i + 1}::${isArray[i] ? 'text' : t}[]`).join(', ');
   if (!isArray.includes(true)) return `SELECT * FROM unnest(${args})`;
   const aliases = columns.map((_, i) => `c${i + 1}`);
   const list = aliases.map((a, i) => (isArray[i] ? `${a}::${types[i]}` : a)).join(', ');
