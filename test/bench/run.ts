@@ -177,9 +177,12 @@ interface BenchWorker {
   stop(): Promise<number>;
 }
 
-async function startBenchWorker(s: Setup, options: object = {}): Promise<BenchWorker> {
+async function startBenchWorker(s: Setup, options: object = {}, reportLags = false): Promise<BenchWorker> {
   const args = [s.primaryDb.engine, s.primaryDb.name, s.targetDb.engine, s.targetDb.name, s.prefix, JSON.stringify(options)];
-  const child = fork(path.join(__dirname, 'bench-worker.js'), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(path.join(__dirname, 'bench-worker.js'), args, {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    env: { ...process.env, BENCH_LAGS: reportLags ? '1' : '0' },
+  });
   const lags: BenchWorker['lags'] = [];
   let rssMb = 0;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -279,7 +282,7 @@ async function benchTransientFailures(): Promise<void> {
 async function benchLag(): Promise<void> {
   const s = await setup('postgres', 'mariadb');
   const dw = await DualWrite.start({ primary: s.primary, targets: { t: s.target }, redis: REDIS, queuePrefix: s.prefix, logger: { level: 'silent' } });
-  const worker = await startBenchWorker(s);
+  const worker = await startBenchWorker(s, {}, true);
   const applied = worker.lags;
   const repo = s.primary.getRepository(s.entities.BenchItem);
   const rate = 1000;
