@@ -8,6 +8,12 @@ export interface RelayConnection {
    * several; resolves with the rows of the last result.
    */
   query(sql: string, params?: readonly unknown[]): Promise<Array<Record<string, unknown>>>;
+  /**
+   * Runs statements in order, `params` belonging to the last; resolves with
+   * its rows. On MySQL/MariaDB in one round trip (the relay's own
+   * connections allow multiple statements; only the relay's SQL runs on them).
+   */
+  queryAll(sqls: readonly string[], params?: readonly unknown[]): Promise<Array<Record<string, unknown>>>;
   /** Back to the relay's pool; `broken` closes the connection instead (it failed mid-transaction). */
   release(broken?: unknown): void;
 }
@@ -96,16 +102,21 @@ async function openPool(primary: DataSource, dialect: DialectName, size: number)
     return driver.createPool({ ...options, poolSize: size, extra: { ...options.extra, max: size } }, credentials);
   }
   const connectionOptions = driver.createConnectionOptions!(options, credentials);
-  return driver.createPool({ ...connectionOptions, connectionLimit: size });
+  return driver.createPool({ ...connectionOptions, connectionLimit: size, multipleStatements: true });
 }
 
 async function postgresConnection(pool: PgPool): Promise<RelayConnection> {
   const client = await pool.connect();
+  const query = async (sql: string, params?: readonly unknown[]) => {
+    const result = await client.query(sql, params);
+    const last = Array.isArray(result) ? result[result.length - 1] : result;
+    return last?.rows ?? [];
+  };
   return {
-    query: async (sql, params) => {
-      const result = await client.query(sql, params);
-      const last = Array.isArray(result) ? result[result.length - 1] : result;
-      return last?.rows ?? [];
+    query,
+    queryAll: async (sqls, params) => {
+      for (const sql of sqls.slice(0, -1)) await query(sql);
+      return query(sqls[sqls.length - 1], params);
     },
     release: (broken) => client.release(broken === undefined ? undefined : broken instanceof Error ? broken : new Error(String(broken))),
   };
@@ -115,11 +126,16 @@ async function mysqlConnection(pool: MysqlPool): Promise<RelayConnection> {
   const connection = await new Promise<MysqlConnection>((resolve, reject) =>
     pool.getConnection((error, c) => (error ? reject(error) : resolve(c))),
   );
+  const rowsOf = (result: unknown) => (Array.isArray(result) ? (result as Array<Record<string, unknown>>) : []);
+  const run = (sql: string, params: readonly unknown[] | undefined) =>
+    new Promise<unknown>((resolve, reject) => connection.query(sql, params, (error, result) => (error ? reject(error) : resolve(result))));
   return {
-    query: (sql, params) =>
-      new Promise((resolve, reject) =>
-        connection.query(sql, params, (error, result) => (error ? reject(error) : resolve(Array.isArray(result) ? (result as Array<Record<string, unknown>>) : []))),
-      ),
+    query: async (sql, params) => rowsOf(await run(sql, params)),
+    queryAll: async (sqls, params) => {
+      const results = await run(sqls.join('; '), params);
+      // Several statements answer with one result per statement.
+      return rowsOf(sqls.length > 1 ? (results as unknown[])[sqls.length - 1] : results);
+    },
     release: (broken) => (broken === undefined ? connection.release() : connection.destroy()),
   };
 }

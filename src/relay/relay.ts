@@ -98,11 +98,11 @@ export class Relay {
         open = true;
         rows = (await connection.query(outbox.claimScript(OUTBOX_TABLE, this.options.batchSize, upTo))) as unknown as OutboxRow[];
       } else {
-        if (outbox.claimIsolation) await connection.query(`SET TRANSACTION ISOLATION LEVEL ${outbox.claimIsolation}`);
-        await connection.query('START TRANSACTION');
-        open = true;
+        // The transaction and the claim in one round trip where the driver can (see `queryAll`).
         const claim = outbox.claim(OUTBOX_TABLE, this.options.batchSize, upTo);
-        rows = (await connection.query(claim.sql, claim.params)) as unknown as OutboxRow[];
+        const begin = outbox.claimIsolation ? [`SET TRANSACTION ISOLATION LEVEL ${outbox.claimIsolation}`] : [];
+        open = true;
+        rows = (await connection.queryAll([...begin, 'START TRANSACTION', claim.sql], claim.params)) as unknown as OutboxRow[];
       }
       if (rows.length === 0) {
         await connection.query('COMMIT');
@@ -112,11 +112,12 @@ export class Relay {
       // DELETE … RETURNING returns rows in no particular order.
       if (outbox.claimDeletes) rows.sort((a, b) => compareSeq(a.seq, b.seq));
       const jobs = await this.enqueue(rows);
-      if (!outbox.claimDeletes) {
+      if (outbox.claimDeletes) {
+        await connection.query('COMMIT');
+      } else {
         const deletion = outbox.delete(OUTBOX_TABLE, rows.map((r) => String(r.seq)));
-        await connection.query(deletion.sql, deletion.params);
+        await connection.queryAll([deletion.sql, 'COMMIT'], deletion.params);
       }
-      await connection.query('COMMIT');
       open = false;
       this.events?.emit('relayed', { rows: rows.length, jobs });
       return { rows: rows.length, jobs };
