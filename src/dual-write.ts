@@ -5,7 +5,7 @@ import { registerCapture } from './capture/register-capture';
 import type { DualWriteConfig, ResolvedConfig, StatusThresholds } from './config/dual-write-config';
 import { resolveConfig } from './config/resolve-config';
 import type { Dialect } from './dialect/dialect';
-import { dialectFor } from './dialect/dialect-for';
+import { dialectFor, primaryDialect } from './dialect/dialect-for';
 import { tableColumnNames } from './dialect/table-columns';
 import { DualWriteError } from './errors/dual-write-error';
 import { classifyError } from './errors/classify-error';
@@ -60,7 +60,7 @@ export class DualWrite {
   static async start(input: DualWriteConfig): Promise<DualWrite> {
     const config = resolveConfig(input);
     const logger = createLogger(config.logger);
-    const dialect = dialectFor(config.primary, { primary: true });
+    let dialect = dialectFor(config.primary, { primary: true });
     for (const [name, target] of Object.entries(config.targets)) dialectFor(target, { target: name });
 
     const initializedPrimary = await initializePrimary(config.primary);
@@ -68,6 +68,7 @@ export class DualWrite {
     try {
       const entities = resolveReplicatedEntities(config.primary, Object.keys(config.targets));
       await assertOutboxExists(config.primary, dialect);
+      dialect = await primaryDialect(config.primary, dialect);
       redis = await connectRedis(config.redis);
       const queues = new QueueSet(redis, config.queuePrefix);
       const events = new DualWriteEvents();

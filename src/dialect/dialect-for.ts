@@ -1,7 +1,7 @@
 import type { DataSource } from 'typeorm';
 import { DualWriteError } from '../errors/dual-write-error';
 import type { Dialect, DialectName } from './dialect';
-import { mysqlDialect } from './mysql/mysql-dialect';
+import { mariadbDialect, mysqlDialect } from './mysql/mysql-dialect';
 import { postgresDialect } from './postgres/postgres-dialect';
 
 const MYSQL_FAMILY = new Set(['mysql', 'mariadb', 'aurora-mysql']);
@@ -31,4 +31,19 @@ export function dialectFor(dataSource: DataSource, role: { primary: true } | { t
       `(type "postgres", "mysql" or "mariadb"). Change its type or remove it from "targets".`,
     { target: role.target, option: 'targets' },
   );
+}
+
+/**
+ * The dialect of an initialized primary, refined by what its server can do:
+ * a MariaDB 10.5+ server (whatever the DataSource's type says) returns the
+ * sequences of its outbox INSERTs.
+ */
+export async function primaryDialect(dataSource: DataSource, dialect: Dialect): Promise<Dialect> {
+  if (dialect.name !== 'mysql') return dialect;
+  const [row] = (await dataSource.query('SELECT VERSION() AS version')) as Array<{ version: string }>;
+  const version = /^(\d+)\.(\d+)/.exec(String(row?.version ?? ''));
+  const mariadb = /mariadb/i.test(String(row?.version ?? ''));
+  if (!mariadb || !version) return dialect;
+  const [major, minor] = [Number(version[1]), Number(version[2])];
+  return major > 10 || (major === 10 && minor >= 5) ? mariadbDialect : dialect;
 }

@@ -1,4 +1,4 @@
-import { mysqlOutboxSql } from '../../src/dialect/mysql/mysql-outbox-sql';
+import { mariadbOutboxSql, mysqlOutboxSql } from '../../src/dialect/mysql/mysql-outbox-sql';
 import { postgresOutboxSql } from '../../src/dialect/postgres/postgres-outbox-sql';
 
 describe('mysqlOutboxSql', () => {
@@ -26,6 +26,14 @@ describe('mysqlOutboxSql', () => {
         'STRAIGHT_JOIN `dualwrite_outbox` AS o ON o.seq = j.seq',
       params: ['[8,9,12,9007199254740993]'],
     });
+  });
+
+  it('returns the inserted sequences on MariaDB 10.5+ only when asked, and never on MySQL', () => {
+    const insert = 'INSERT INTO `dualwrite_outbox` (entity, op, pk, row_image, targets, captured_at, trace) VALUES (?, ?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?, ?)';
+    expect(mariadbOutboxSql.insert('dualwrite_outbox', 2, false, true)).toBe(`${insert} RETURNING CAST(seq AS CHAR) AS seq`);
+    expect(mariadbOutboxSql.insert('dualwrite_outbox', 2, false)).toBe(insert);
+    expect(mysqlOutboxSql.returnsSeqs).toBeUndefined();
+    expect(mysqlOutboxSql.insert('dualwrite_outbox', 2, false, true)).toBe(insert);
   });
 
   it('refuses a sequence that is not a decimal integer', () => {

@@ -1,6 +1,6 @@
 import type { Dialect } from '../dialect';
 import { mysqlApplySql } from './mysql-apply-sql';
-import { mysqlOutboxSql } from './mysql-outbox-sql';
+import { mariadbOutboxSql, mysqlOutboxSql } from './mysql-outbox-sql';
 import { placeholder, quoteIdentifier, quoteTable } from './mysql-quoting';
 
 export const mysqlDialect: Dialect = {
@@ -11,3 +11,6 @@ export const mysqlDialect: Dialect = {
   outbox: mysqlOutboxSql,
   apply: mysqlApplySql,
 };
+
+/** A MariaDB 10.5+ primary: the outbox INSERT returns its sequences (see `mariadbOutboxSql`). */
+export const mariadbDialect: Dialect = { ...mysqlDialect, outbox: mariadbOutboxSql };

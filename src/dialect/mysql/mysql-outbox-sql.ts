@@ -43,3 +43,15 @@ function deleteBySeq(table: string, seqs: readonly string[]): Statement {
     params: [`[${seqs.join(',')}]`],
   };
 }
+
+/**
+ * MariaDB 10.5+ returns the sequences an INSERT assigned (`RETURNING`), so an
+ * application can relay its own commits from memory as on PostgreSQL (see
+ * `Relay.publish`). MySQL has no RETURNING: it keeps `mysqlOutboxSql`.
+ */
+export const mariadbOutboxSql: OutboxSql = {
+  ...mysqlOutboxSql,
+  returnsSeqs: true,
+  insert: (table, rows, notify, returnSeqs = false) =>
+    returnSeqs ? `${mysqlOutboxSql.insert(table, rows, notify)} RETURNING CAST(seq AS CHAR) AS seq` : mysqlOutboxSql.insert(table, rows, notify),
+};
