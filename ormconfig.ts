@@ -52,9 +52,9 @@ export default defineDualWrite({
   // PostgreSQL: the outbox INSERT as a prepared statement (true); false behind a pooler in
   // transaction mode without prepared statements (PgBouncer < 1.21 or no max_prepared_statements).
   capture: { preparedStatements: true },
-  // Outbox rows claimed per relay transaction (2000), changes per job (500), loop poll ms (1000),
+  // Outbox rows claimed per relay transaction (2000), changes per job (1000), loop poll ms (1000),
   // relay right after each commit in this process (true; false leaves it to the worker).
-  relay: { batchSize: 2000, jobSize: 500, pollInterval: 1000, afterCommit: true },
+  relay: { batchSize: 2000, jobSize: 1000, pollInterval: 1000, afterCommit: true },
   // Attempts per job before failing changes are dead-lettered (20), first backoff ms (200),
   // backoff cap ms (30000), ±jitter fraction (0.2).
   retry: { attempts: 20, delay: 200, maxDelay: 30_000, jitter: 0.2 },

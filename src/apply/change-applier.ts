@@ -81,12 +81,6 @@ export class ChangeApplier {
       await queryRunner.connect();
       const tables = new Map<string, TargetTable>();
       for (const name of [...byEntity.keys()].sort()) tables.set(name, await this.table(queryRunner, name));
-      if (byEntity.size === 1 && this.dialect.apply.applyStatement && !hasDeletes([...byEntity.values()][0])) {
-        // One statement is atomic on its own: no BEGIN and COMMIT round trips.
-        const [[name, rows]] = byEntity;
-        const outcome = await this.applyEntity(queryRunner, this.entities.get(name)!, tables.get(name)!, rows);
-        return { applied: outcome.applied, skipped: skipped + outcome.skipped };
-      }
       await queryRunner.startTransaction(this.dialect.apply.isolation);
       for (const name of [...byEntity.keys()].sort()) {
         const outcome = await this.applyEntity(queryRunner, this.entities.get(name)!, tables.get(name)!, byEntity.get(name)!);

@@ -34,7 +34,7 @@ export interface CaptureOptions {
 export interface RelayOptions {
   /** Outbox rows claimed per transaction. @defaultValue 2000 */
   batchSize?: number;
-  /** Changes carried by one job (one target transaction on apply). @defaultValue 500 */
+  /** Changes carried by one job (one target transaction on apply; 1,000-row statements are where both engines are fastest). @defaultValue 1000 */
   jobSize?: number;
   /** Poll interval of the relay loop in ms (MySQL primaries, and the safety net on PostgreSQL). @defaultValue 1000 */
   pollInterval?: number;
@@ -190,7 +190,7 @@ export interface ResolvedConfig extends DualWriteConfig {
 export const DEFAULTS = {
   queuePrefix: 'dualwrite',
   capture: { preparedStatements: true },
-  relay: { batchSize: 2000, jobSize: 500, pollInterval: 1000, afterCommit: true },
+  relay: { batchSize: 2000, jobSize: 1000, pollInterval: 1000, afterCommit: true },
   retry: { attempts: 20, delay: 200, maxDelay: 30_000, jitter: 0.2 },
   worker: { concurrency: 2, tombstoneRetention: 7 * 24 * 3600, lockDuration: 30_000 },
   reconcile: { every: 3_600_000, repair: true, chunkTime: 200, lagWindow: 250, statementTimeout: 30_000, lockTimeout: 1000 },
