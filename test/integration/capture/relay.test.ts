@@ -12,6 +12,17 @@ import { ENTITIES, Order, SECRET } from './entities';
 
 const ROOT = path.resolve(__dirname, '../../..');
 
+/**
+ * Puts a key of the wrong type where BullMQ keeps the queue's metadata, so
+ * Redis answers WRONGTYPE to every add; returns what lets adds through again.
+ */
+async function refuseAdds(redis: IORedis, prefix: string, target: string): Promise<() => Promise<unknown>> {
+  const meta = `${prefix}:${applyQueueName(target)}:meta`;
+  await redis.del(meta);
+  await redis.rpush(meta, 'not a hash');
+  return () => redis.del(meta);
+}
+
 async function outboxCount(primary: DataSource): Promise<number> {
   const rows = await primary.query('SELECT COUNT(*) AS n FROM dualwrite_outbox');
   return Number(rows[0].n);
@@ -77,18 +88,15 @@ describe.each(ENGINES)('relay on a %s primary', (engine: Engine) => {
   it('keeps every claimed row when Redis refuses the jobs, and relays them once it accepts', async () => {
     const dw = await DualWrite.start({ ...fx.config(), relay: { afterCommit: false } });
     const redis = new IORedis(REDIS);
-    // A key of the wrong type where BullMQ keeps the queue's metadata: Redis answers WRONGTYPE to every add.
-    const meta = `${fx.prefix}:${applyQueueName('reporting')}:meta`;
     try {
       const repo = fx.primary.getRepository(Order);
-      await redis.del(meta);
-      await redis.rpush(meta, 'not a hash');
+      const accept = await refuseAdds(redis, fx.prefix, 'reporting');
       await repo.save(repo.create({ customer: 'grace', total: '1.00', cardNumber: SECRET, address: { city: 'Oslo', zip: null } }));
       await expect(dw.relay.relayOnce()).rejects.toThrow(/WRONGTYPE/);
       expect(await outboxCount(fx.primary)).toBe(1); // rolled back: the claim deleted nothing
       await expect(dw.relay.relayOnce()).rejects.toThrow(/WRONGTYPE/); // the connection went back to the pool usable
       expect(await outboxCount(fx.primary)).toBe(1);
-      await redis.del(meta);
+      await accept();
       expect((await dw.relay.relayOnce()).rows).toBe(1);
       expect(await outboxCount(fx.primary)).toBe(0);
     } finally {
@@ -129,16 +137,14 @@ describe.each(ENGINES)('relay on a %s primary', (engine: Engine) => {
   it('relays its own commits once Redis accepts them again, when it refused them at commit', async () => {
     const dw = await DualWrite.start(fx.config());
     const redis = new IORedis(REDIS);
-    const meta = `${fx.prefix}:${applyQueueName('reporting')}:meta`;
     try {
       const repo = fx.primary.getRepository(Order);
-      await redis.del(meta);
-      await redis.rpush(meta, 'not a hash');
+      const accept = await refuseAdds(redis, fx.prefix, 'reporting');
       await repo.save(repo.create({ customer: 'kept', total: '1.00', cardNumber: SECRET, address: { city: 'Oslo', zip: null } }));
       await new Promise((r) => setTimeout(r, 300)); // the add and the first retries fail
       expect(await outboxCount(fx.primary)).toBe(1);
       expect(await queuedChanges(fx.prefix, 'reporting')).toEqual([]);
-      await redis.del(meta);
+      await accept();
       const deadline = Date.now() + 20_000;
       while ((await outboxCount(fx.primary)) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
       await dw.relay.idle();
