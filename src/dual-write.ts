@@ -22,7 +22,7 @@ import { DeadLetterQueue } from './dead-letter/dead-letter-queue';
 import type { DeadLetter } from './dead-letter/dead-letter';
 import { replayDeadLetters, type ReplayResult } from './dead-letter/replay';
 import { DualWriteMetrics, startMetricsServer } from './observability/metrics';
-import { computeOverview, type Overview } from './observability/overview';
+import { computeOverview, probeTarget, type Overview } from './observability/overview';
 import { startReconcileScheduler, type ReconcileScheduler } from './reconcile/reconcile-scheduler';
 import { startTargetWorkers } from './worker/target-workers';
 import { watchRedisEpoch } from './worker/redis-epoch';
@@ -223,7 +223,8 @@ export class DualWrite {
   /**
    * The overview without starting capture or relaying (so it does not drain
    * the outbox it measures), with the config's status thresholds (defaults
-   * applied): opens the primary and Redis, measures, closes. `dualwrite status` runs it.
+   * applied): opens the primary and Redis, measures, checks that every target
+   * answers (`probeTarget`), closes. `dualwrite status` runs it.
    */
   static async inspect(input: DualWriteConfig): Promise<{ overview: Overview; thresholds: Required<StatusThresholds> }> {
     const config = resolveConfig(input);
@@ -237,7 +238,15 @@ export class DualWrite {
       redis = await connectRedis(config.redis);
       queues = new QueueSet(redis, config.queuePrefix);
       deadLetters = new DeadLetterQueue(redis, config.queuePrefix, config.deadLetter.handlerAttempts);
-      const overview = await computeOverview({ primary: config.primary, dialect, queues, deadLetters, targets: Object.keys(config.targets) });
+      const names = Object.keys(config.targets);
+      const [overview, probes] = await Promise.all([
+        computeOverview({ primary: config.primary, dialect, queues, deadLetters, targets: names }),
+        Promise.all(names.map((name) => probeTarget(config.targets[name]))),
+      ]);
+      overview.targets.forEach((target, i) => {
+        target.reachable = probes[i].reachable;
+        if (probes[i].reason !== undefined) target.unreachableReason = probes[i].reason;
+      });
       return { overview, thresholds: config.observability.thresholds };
     } finally {
       await queues?.close().catch(() => undefined);

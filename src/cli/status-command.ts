@@ -14,14 +14,16 @@ export const STATUS_OPTIONS = {
 } as const satisfies Record<string, { type: 'string' | 'boolean' }>;
 
 export const STATUS_HELP = `  status [--json] [--max-lag-ms N] [--max-dead-letters N] [--max-outbox-age-ms N]
-                          lag, queue depth, outbox backlog and dead letters per target;
-                          exits 0 when all are within the thresholds, 1 otherwise
+                          whether each target answers, lag, queue depth, outbox backlog
+                          and dead letters per target; exits 0 when every target answers
+                          and all are within the thresholds, 1 otherwise
 `;
 
-/** One threshold a measured value exceeded. */
+/** One threshold a measured value exceeded, or (`threshold: 'reachable'`) a target that did not answer. */
 export interface Breach {
-  threshold: keyof Thresholds;
-  flag: string;
+  threshold: keyof Thresholds | 'reachable';
+  /** The command-line flag of the threshold; absent for `reachable`. */
+  flag?: string;
   /** The target it concerns; absent for the outbox. */
   target?: string;
   value: number;
@@ -51,6 +53,17 @@ export function evaluateStatus(overview: Overview, thresholds: Thresholds): Brea
     });
   };
   for (const t of overview.targets) {
+    if (t.reachable === false) {
+      breaches.push({
+        threshold: 'reachable',
+        target: t.target,
+        value: 0,
+        max: 1,
+        message:
+          `target "${t.target}" does not answer from here (${t.unreachableReason ?? 'no reason given'}); its changes wait in its queue. ` +
+          `Check that its server runs and accepts this host, and its connection options in the config.`,
+      });
+    }
     breach('lagMs', t.lagMs, `replication lag of target "${t.target}" (ms)`, t.target);
     breach('deadLetters', t.deadLetters, `dead letters of target "${t.target}"`, t.target);
   }
@@ -114,9 +127,10 @@ function render(overview: Overview, thresholds: Thresholds, breaches: Breach[]):
   const { outbox } = overview;
   lines.push(`Outbox (primary): ${outbox.count} row(s) not relayed${outbox.count ? `, oldest ${seconds(outbox.oldestAgeMs)} old` : ''}`);
   lines.push('');
-  const header = ['TARGET', 'LAG', 'WAITING', 'PRIORITIZED', 'DELAYED', 'ACTIVE', 'FAILED', 'DEAD LETTERS'];
+  const header = ['TARGET', 'ANSWERS', 'LAG', 'WAITING', 'PRIORITIZED', 'DELAYED', 'ACTIVE', 'FAILED', 'DEAD LETTERS'];
   const rows = overview.targets.map((t) => [
     t.target,
+    t.reachable === undefined ? '-' : t.reachable ? 'yes' : 'NO',
     seconds(t.lagMs),
     String(t.queue.waiting),
     String(t.queue.prioritized),

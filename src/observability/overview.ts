@@ -4,6 +4,7 @@ import { OUTBOX_TABLE } from '../../migrations/table-names';
 import type { DeadLetterQueue } from '../dead-letter/dead-letter-queue';
 import type { Dialect } from '../dialect/dialect';
 import type { ApplyJobData } from '../queue/apply-job';
+import { classifyError } from '../errors/classify-error';
 import type { QueueSet } from '../queue/queue-set';
 
 /** Job counts of one target's apply queue, by BullMQ state. */
@@ -30,6 +31,17 @@ export interface TargetOverview {
   queue: QueueDepth;
   /** Dead letters of this target (every state: handler pending, handled, handler failed). */
   deadLetters: number;
+  /**
+   * Whether the target database answered a query from where the overview was
+   * measured (`dualwrite status` checks; the worker's own view is its
+   * `dualwrite_target_connected` gauge). Absent when not checked.
+   */
+  reachable?: boolean;
+  /**
+   * Why it did not answer: the driver's error code (ECONNREFUSED, 28P01,
+   * ER_BAD_DB_ERROR, …) or a timeout; never its message, which names hosts and users.
+   */
+  unreachableReason?: string;
 }
 
 /** What `dualwrite status` shows, and what the worker's gauges sample. */
@@ -136,4 +148,47 @@ export async function computeOverview(sources: OverviewSources, now: () => numbe
     },
     targets,
   };
+}
+
+/** How long `probeTarget` waits for a target to answer. */
+const PROBE_TIMEOUT_MS = 5000;
+
+/**
+ * Opens the target if it is not open, runs `SELECT 1` and closes what it
+ * opened: whether the target answers from here, and why not. Waits at most
+ * `timeoutMs`; a connection attempt still running then is closed once it settles.
+ */
+export async function probeTarget(dataSource: DataSource, timeoutMs = PROBE_TIMEOUT_MS): Promise<{ reachable: boolean; reason?: string }> {
+  const opens = !dataSource.isInitialized;
+  let settled = false;
+  const attempt = (async () => {
+    if (opens) await dataSource.initialize();
+    await dataSource.query('SELECT 1');
+  })().finally(() => {
+    settled = true;
+  });
+  const close = async () => {
+    if (opens && dataSource.isInitialized) await dataSource.destroy().catch(() => undefined);
+  };
+  let timer: NodeJS.Timeout | undefined;
+  let timedOut = false;
+  try {
+    await Promise.race([
+      attempt,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          timedOut = true;
+          reject(new Error(`no answer within ${timeoutMs} ms`));
+        }, timeoutMs);
+      }),
+    ]);
+    return { reachable: true };
+  } catch (error) {
+    const { code } = classifyError(error);
+    return { reachable: false, reason: code ?? (timedOut ? (error as Error).message : `${(error as Error).name ?? 'Error'} without a driver code`) };
+  } finally {
+    clearTimeout(timer);
+    if (settled) await close();
+    else void attempt.then(close, close);
+  }
 }

@@ -1,6 +1,6 @@
 import { Queue } from 'bullmq';
 import IORedis from 'ioredis';
-import type { DataSource } from 'typeorm';
+import { DataSource, type DataSourceOptions } from 'typeorm';
 import { DualWrite, runMigrations, type DualWriteConfig } from '../../../src';
 import { evaluateStatus, statusCommand } from '../../../src/cli/status-command';
 import { DeadLetterQueue } from '../../../src/dead-letter/dead-letter-queue';
@@ -60,14 +60,14 @@ describe.each(ENGINES)('dualwrite status (%s primary and target)', (engine: Engi
     const text = await status({});
     expect(text.code).toBe(0);
     expect(text.out).toMatch(/^Outbox \(primary\): 0 row\(s\) not relayed$/m);
-    expect(text.out).toMatch(/^t\s+0 ms\s+0\s+0\s+0\s+0\s+0\s+0$/m);
+    expect(text.out).toMatch(/^t\s+yes\s+0 ms\s+0\s+0\s+0\s+0\s+0\s+0$/m);
     expect(text.out).toContain('OK: everything is within the thresholds (lag ≤ 60000 ms, dead letters ≤ 0, outbox age ≤ 60000 ms).');
     const json = await status({ json: true });
     expect(json.code).toBe(0);
     expect(json.json).toMatchObject({
       ok: true,
       outbox: { count: 0, oldestCapturedAt: null, oldestAgeMs: 0 },
-      targets: [{ target: 't', lagMs: 0, oldestPendingCapturedAt: null, deadLetters: 0, queue: { waiting: 0, delayed: 0, active: 0, failed: 0 } }],
+      targets: [{ target: 't', reachable: true, lagMs: 0, oldestPendingCapturedAt: null, deadLetters: 0, queue: { waiting: 0, delayed: 0, active: 0, failed: 0 } }],
       thresholds: { lagMs: MINUTE, deadLetters: 0, outboxAgeMs: MINUTE },
       breaches: [],
     });
@@ -159,6 +159,27 @@ describe.each(ENGINES)('dualwrite status (%s primary and target)', (engine: Engi
       await letters.close();
       connection.disconnect();
     }
+  });
+
+  it('exits 1 when a target does not answer, naming it and why, and still reports the others', async () => {
+    // Nothing listens on port 1: the connection is refused at once.
+    const down = new DataSource({ ...targetDb.options(replica.all), port: 1, synchronize: false } as DataSourceOptions);
+    const text = await status({}, { targets: { t: target, down } });
+    expect(text.code).toBe(1);
+    expect(text.out).toMatch(/^t\s+yes\s+0 ms/m);
+    expect(text.out).toMatch(/^down\s+NO\s+0 ms/m);
+    expect(text.out).toMatch(/^FAIL: target "down" does not answer from here \(ECONNREFUSED\); its changes wait in its queue\./m);
+    const json = await status({ json: true }, { targets: { t: target, down } });
+    expect(json.json.ok).toBe(false);
+    expect(json.json.targets).toEqual([
+      expect.objectContaining({ target: 't', reachable: true }),
+      expect.objectContaining({ target: 'down', reachable: false, unreachableReason: 'ECONNREFUSED' }),
+    ]);
+    // The driver's code, not its message: no host, port or user in the report.
+    for (const secret of ['127.0.0.1', ':1', 'postgres', 'root']) expect(json.out).not.toContain(secret);
+    expect(json.json.breaches).toEqual([expect.objectContaining({ threshold: 'reachable', target: 'down' })]);
+    expect(down.isInitialized).toBe(false);
+    expect(target.isInitialized).toBe(true); // a DataSource the caller opened stays open
   });
 
   it('rejects a bad flag before connecting, and bad thresholds in the config', async () => {
