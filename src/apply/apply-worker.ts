@@ -37,6 +37,7 @@ export class ApplyWorker {
     private readonly workers: Array<Worker<ApplyJobData, JobOutcome> | Worker>,
     private readonly timers: NodeJS.Timeout[],
     private readonly opened: DataSource[],
+    private readonly appliers: ChangeApplier[],
   ) {}
 
   static async start(
@@ -51,6 +52,7 @@ export class ApplyWorker {
     const opened: DataSource[] = [];
     const workers: Array<Worker<ApplyJobData, JobOutcome> | Worker> = [];
     const timers: NodeJS.Timeout[] = [];
+    const appliers: ChangeApplier[] = [];
     try {
       for (const name of names) {
         const dataSource = config.targets[name];
@@ -60,8 +62,10 @@ export class ApplyWorker {
           opened.push(dataSource);
         }
         await assertLedgerExists(dataSource, name);
-        const applier = new ChangeApplier(name, dataSource, dialect, entities, logger.child({ target: name }));
-        workers.push(createWorker(config, name, applier, deadLetters, events, logger, options.concurrency ?? config.worker.concurrency));
+        const concurrency = options.concurrency ?? config.worker.concurrency;
+        const applier = new ChangeApplier(name, dataSource, dialect, entities, logger.child({ target: name }), concurrency);
+        appliers.push(applier);
+        workers.push(createWorker(config, name, applier, deadLetters, events, logger, concurrency));
         const notifier = startDeadLetterNotifier(config, entities, name, logger);
         if (notifier) workers.push(notifier);
         timers.push(schedulePurge(dataSource, dialect, config.worker.tombstoneRetention, logger, name));
@@ -69,17 +73,19 @@ export class ApplyWorker {
     } catch (error) {
       await Promise.all(workers.map((w) => w.close(true)));
       timers.forEach(clearInterval);
+      await Promise.all(appliers.map((a) => a.close().catch(() => undefined)));
       await Promise.all(opened.map((ds) => ds.destroy().catch(() => undefined)));
       throw error;
     }
     if (config.deadLetter.retention > 0) timers.push(scheduleDeadLetterPurge(deadLetters, names, config.deadLetter.retention, logger));
-    return new ApplyWorker(workers, timers, opened);
+    return new ApplyWorker(workers, timers, opened, appliers);
   }
 
   /** Finishes in-flight jobs, then stops; jobs not started stay queued for other workers. */
   async close(): Promise<void> {
     this.timers.forEach(clearInterval);
     await Promise.all(this.workers.map((w) => w.close()));
+    await Promise.all(this.appliers.map((a) => a.close().catch(() => undefined)));
     await Promise.all(this.opened.map((ds) => ds.destroy().catch(() => undefined)));
   }
 }

@@ -1,6 +1,7 @@
 import type { DataSource, QueryRunner } from 'typeorm';
 import { LEDGER_TABLE } from '../../migrations/table-names';
-import type { Dialect, LedgerEntry } from '../dialect/dialect';
+import type { Dialect, LedgerEntry, Statement } from '../dialect/dialect';
+import { DriverConnections } from '../dialect/driver-connections';
 import { DualWriteError } from '../errors/dual-write-error';
 import type { ReplicatedEntity } from '../metadata/replicated-entity';
 import type { Logger } from '../observability/logger';
@@ -32,14 +33,20 @@ export class ChangeApplier {
   private readonly warnedFolding = new Set<string>();
   /** The target's max_allowed_packet (MySQL/MariaDB), read the first time a change may exceed it. */
   private maxPacket?: number;
+  /** MySQL/MariaDB: connections of the applier's own (see `applyOnOwnConnection`); `close()` ends them. */
+  private readonly connections?: DriverConnections;
 
+  /** `connections`: how many of its own a MySQL/MariaDB target's applier may open (the jobs it applies at once). */
   constructor(
     readonly target: string,
     private readonly dataSource: DataSource,
     private readonly dialect: Dialect,
     private readonly entities: ReadonlyMap<string, ReplicatedEntity>,
     private readonly logger: Logger,
-  ) {}
+    connections = 2,
+  ) {
+    if (dialect.name === 'mysql') this.connections = new DriverConnections(dataSource, 'mysql', connections);
+  }
 
   /** Whether the target answers a trivial query now (on a fresh or pooled connection). */
   async reachable(): Promise<boolean> {
@@ -74,29 +81,123 @@ export class ChangeApplier {
 
   async apply(changes: readonly Change[]): Promise<ApplyOutcome> {
     const byEntity = newestPerKey(changes);
-    let skipped = changes.length - [...byEntity.values()].reduce((n, m) => n + m.size, 0);
-    let applied = 0;
-    const queryRunner = this.dataSource.createQueryRunner('master');
+    const superseded = changes.length - [...byEntity.values()].reduce((n, m) => n + m.size, 0);
+    const names = [...byEntity.keys()].sort();
     try {
-      await queryRunner.connect();
-      const tables = new Map<string, TargetTable>();
-      for (const name of [...byEntity.keys()].sort()) tables.set(name, await this.table(queryRunner, name));
-      await queryRunner.startTransaction(this.dialect.apply.isolation);
-      for (const name of [...byEntity.keys()].sort()) {
-        const outcome = await this.applyEntity(queryRunner, this.entities.get(name)!, tables.get(name)!, byEntity.get(name)!);
-        applied += outcome.applied;
-        skipped += outcome.skipped;
-      }
-      await queryRunner.commitTransaction();
-      return { applied, skipped };
+      const tables = await this.describe(names);
+      const outcome = this.connections
+        ? await this.applyOnOwnConnection(names, byEntity, tables, this.connections)
+        : await this.applyInTransaction(names, byEntity, tables);
+      return { applied: outcome.applied, skipped: superseded + outcome.skipped };
     } catch (error) {
-      if (queryRunner.isTransactionActive) await queryRunner.rollbackTransaction().catch(() => undefined);
       // The failure may be a target table that changed under us (a column added or retyped to fix a dead
       // letter): describe the tables again next time instead of building SQL from stale column types.
       this.tables.clear();
       throw error;
+    }
+  }
+
+  /** Closes the applier's own connections (MySQL/MariaDB targets). */
+  async close(): Promise<void> {
+    await this.connections?.end();
+  }
+
+  /** The target tables of these entities, described once and cached. */
+  private async describe(names: readonly string[]): Promise<Map<string, TargetTable>> {
+    if (names.some((name) => !this.tables.has(name))) {
+      const queryRunner = this.dataSource.createQueryRunner('master');
+      try {
+        await queryRunner.connect();
+        for (const name of names) await this.table(queryRunner, name);
+      } finally {
+        await queryRunner.release().catch(() => undefined);
+      }
+    }
+    return new Map(names.map((name) => [name, this.tables.get(name)!]));
+  }
+
+  /** The changes in one transaction on a connection of the DataSource's pool (PostgreSQL targets). */
+  private async applyInTransaction(
+    names: readonly string[],
+    byEntity: ReadonlyMap<string, ReadonlyMap<string, Change>>,
+    tables: ReadonlyMap<string, TargetTable>,
+  ): Promise<ApplyOutcome> {
+    const total: ApplyOutcome = { applied: 0, skipped: 0 };
+    const queryRunner = this.dataSource.createQueryRunner('master');
+    try {
+      await queryRunner.connect();
+      await queryRunner.startTransaction(this.dialect.apply.isolation);
+      for (const name of names) {
+        const outcome = await this.applyEntity(queryRunner, this.entities.get(name)!, tables.get(name)!, byEntity.get(name)!);
+        total.applied += outcome.applied;
+        total.skipped += outcome.skipped;
+      }
+      await queryRunner.commitTransaction();
+      return total;
+    } catch (error) {
+      if (queryRunner.isTransactionActive) await queryRunner.rollbackTransaction().catch(() => undefined);
+      throw error;
     } finally {
       await queryRunner.release().catch(() => undefined);
+    }
+  }
+
+  /**
+   * The changes in one transaction on a connection of the applier's own
+   * (MySQL/MariaDB targets), the same statements as `applyInTransaction` in
+   * two round trips for a job of one entity: the transaction's start and the
+   * ledger upsert in one; the winners' deletes and upserts with the COMMIT in
+   * the other. A ledger read-back, when the upsert met existing rows, and
+   * each further entity add one.
+   */
+  private async applyOnOwnConnection(
+    names: readonly string[],
+    byEntity: ReadonlyMap<string, ReadonlyMap<string, Change>>,
+    tables: ReadonlyMap<string, TargetTable>,
+    connections: DriverConnections,
+  ): Promise<ApplyOutcome> {
+    const sql = this.dialect.apply;
+    const total: ApplyOutcome = { applied: 0, skipped: 0 };
+    const connection = await connections.acquire();
+    let open = false;
+    let broken: unknown;
+    try {
+      let pending: Array<Omit<Statement, 'params'> & { params?: unknown[] }> = [
+        ...(sql.isolation ? [{ sql: `SET TRANSACTION ISOLATION LEVEL ${sql.isolation}` }] : []),
+        { sql: 'START TRANSACTION' },
+      ];
+      open = true;
+      for (const name of names) {
+        const entity = this.entities.get(name)!;
+        const table = tables.get(name)!;
+        const changes = byEntity.get(name)!;
+        const keys = [...changes.keys()].sort(compareBinary);
+        const ledger = [...chunks(this.ledgerEntries(entity, keys, changes), 4)];
+        const upserted = await connection.queryAll([...pending, ...ledger.map((chunk) => sql.ledgerUpsert(LEDGER_TABLE, chunk))]);
+        const winners = new Set<string>();
+        // Read back only the chunks whose upsert met existing ledger rows (see `ledgerUpsertWinners`), in one more round trip.
+        const toRead = ledger.filter((chunk, i) => {
+          const known = sql.ledgerUpsertWinners?.(upserted[pending.length + i], chunk);
+          known?.forEach((key) => winners.add(key));
+          return !known;
+        });
+        if (toRead.length > 0) {
+          const read = await connection.queryAll(toRead.map((chunk) => sql.ledgerRead!(LEDGER_TABLE, entity.name, chunk.map((e) => e.key))));
+          toRead.forEach((chunk, i) => winnersOfRead(read[i] as LedgerReadRow[], chunk, winners));
+        }
+        pending = this.writes(table, entity, keys, changes, winners);
+        total.applied += winners.size;
+        total.skipped += keys.length - winners.size;
+      }
+      await connection.queryAll([...pending, { sql: 'COMMIT' }]);
+      open = false;
+      return total;
+    } catch (error) {
+      // A connection that cannot even roll back must not go back to the pool mid-transaction.
+      if (open) broken = await connection.query('ROLLBACK').then(() => undefined, (rollbackError: unknown) => rollbackError ?? error);
+      throw error;
+    } finally {
+      connection.release(broken);
     }
   }
 
@@ -133,10 +234,7 @@ export class ChangeApplier {
     changes: ReadonlyMap<string, Change>,
   ): Promise<ApplyOutcome> {
     const keys = [...changes.keys()].sort(compareBinary);
-    const entries: LedgerEntry[] = keys.map((key) => {
-      const change = changes.get(key)!;
-      return { entity: entity.name, key, version: change.version, deleted: change.op === 'delete' };
-    });
+    const entries = this.ledgerEntries(entity, keys, changes);
     const sql = this.dialect.apply;
     if (sql.applyStatement && !hasDeletes(changes)) {
       // PostgreSQL: ledger and upserts in one statement (its arrays take any number of rows).
@@ -145,7 +243,21 @@ export class ChangeApplier {
       const won = (await queryRunner.query(statement.sql, statement.params)) as unknown[];
       return { applied: won.length, skipped: keys.length - won.length };
     }
-    const winners = await this.raiseLedger(queryRunner, entity.name, entries);
+    const winners = await this.raiseLedger(queryRunner, entries);
+    for (const statement of this.writes(table, entity, keys, changes, winners)) await queryRunner.query(statement.sql, statement.params);
+    return { applied: winners.size, skipped: keys.length - winners.size };
+  }
+
+  /** The ledger entries of these changes, in the given (binary) key order. */
+  private ledgerEntries(entity: ReplicatedEntity, keys: readonly string[], changes: ReadonlyMap<string, Change>): LedgerEntry[] {
+    return keys.map((key) => {
+      const change = changes.get(key)!;
+      return { entity: entity.name, key, version: change.version, deleted: change.op === 'delete' };
+    });
+  }
+
+  /** The deletes and upserts of the winning changes. */
+  private writes(table: TargetTable, entity: ReplicatedEntity, keys: readonly string[], changes: ReadonlyMap<string, Change>, winners: ReadonlySet<string>): Statement[] {
     const upserts: unknown[][] = [];
     const deletes: unknown[][] = [];
     for (const key of keys) {
@@ -154,41 +266,24 @@ export class ChangeApplier {
       if (change.op === 'delete') deletes.push(this.keyValues(table, change));
       else upserts.push(this.rowValues(entity, table, change));
     }
-    for (const chunk of chunks(deletes, table.keyColumns.length)) {
-      const statement = sql.deleteRows(table.table, table.keyColumns, chunk);
-      await queryRunner.query(statement.sql, statement.params);
-    }
+    const sql = this.dialect.apply;
+    const statements: Statement[] = [];
+    for (const chunk of chunks(deletes, table.keyColumns.length)) statements.push(sql.deleteRows(table.table, table.keyColumns, chunk));
     const columns = table.columns.map((c) => c.target);
     const keyNames = table.keyColumns.map((c) => c.name);
-    for (const chunk of chunks(upserts, columns.length)) {
-      const statement = sql.upsertRows(table.table, columns, keyNames, chunk);
-      await queryRunner.query(statement.sql, statement.params);
-    }
-    return { applied: winners.size, skipped: keys.length - winners.size };
+    for (const chunk of chunks(upserts, columns.length)) statements.push(sql.upsertRows(table.table, columns, keyNames, chunk));
+    return statements;
   }
 
-  /** Raises the ledger; returns the keys whose change is newer than what the target has. */
-  private async raiseLedger(queryRunner: QueryRunner, entity: string, entries: LedgerEntry[]): Promise<Set<string>> {
+  /**
+   * Raises the ledger (PostgreSQL: the upsert returns the winners); returns
+   * the keys whose change is newer than what the target has.
+   */
+  private async raiseLedger(queryRunner: QueryRunner, entries: LedgerEntry[]): Promise<Set<string>> {
     const winners = new Set<string>();
     for (const chunk of chunks(entries, 4)) {
       const upsert = this.dialect.apply.ledgerUpsert(LEDGER_TABLE, chunk);
-      const returned = (await queryRunner.query(upsert.sql, upsert.params)) as Array<{ key: string }> | unknown;
-      if (this.dialect.apply.ledgerRead) {
-        const known = this.dialect.apply.ledgerUpsertWinners?.(returned, chunk);
-        if (known) {
-          for (const key of known) winners.add(key);
-          continue;
-        }
-        const read = this.dialect.apply.ledgerRead(LEDGER_TABLE, entity, chunk.map((e) => e.key));
-        const rows = (await queryRunner.query(read.sql, read.params)) as Array<{ key: string; version: string; prior: string }>;
-        const wanted = new Map(chunk.map((e) => [e.key, e.version]));
-        for (const row of rows) {
-          const mine = wanted.get(row.key);
-          if (mine === String(row.version) && BigInt(row.prior) < BigInt(mine)) winners.add(row.key);
-        }
-      } else {
-        for (const row of returned as Array<{ key: string }>) winners.add(row.key);
-      }
+      for (const row of (await queryRunner.query(upsert.sql, upsert.params)) as Array<{ key: string }>) winners.add(row.key);
     }
     return winners;
   }
@@ -206,6 +301,22 @@ export class ChangeApplier {
   private keyValues(table: TargetTable, change: Change): unknown[] {
     const pk = table.columns.filter((c) => c.source.isPrimary);
     return pk.map(({ source, target }, i) => decodeValue(source.kind, change.key[i], this.dialect.name, target.sqlType));
+  }
+}
+
+/** A row of `ledgerRead` (MySQL/MariaDB). */
+interface LedgerReadRow {
+  key: string;
+  version: string | number;
+  prior: string | number;
+}
+
+/** Adds to `winners` the keys whose change won: the ledger holds its version now, and held an older one before. */
+function winnersOfRead(rows: readonly LedgerReadRow[], entries: readonly LedgerEntry[], winners: Set<string>): void {
+  const wanted = new Map(entries.map((e) => [e.key, e.version]));
+  for (const row of rows) {
+    const mine = wanted.get(row.key);
+    if (mine === String(row.version) && BigInt(row.prior) < BigInt(mine)) winners.add(row.key);
   }
 }
 

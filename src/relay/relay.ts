@@ -10,7 +10,7 @@ import type { DualWriteEvents } from '../observability/dual-write-events';
 import { changeJson, compareSeq, relayedChangeOfRow, type OutboxRow, type RelayedChange } from './outbox-row';
 import { rawJobData } from '../queue/raw-json-queue';
 import { startRelaySpans } from '../observability/tracing';
-import { RelayConnections } from './relay-connections';
+import { DriverConnections } from '../dialect/driver-connections';
 
 export interface RelayOptions {
   batchSize: number;
@@ -47,7 +47,7 @@ export interface RelayPass {
  * Moves outbox rows to the target queues: claims a batch with
  * `FOR UPDATE SKIP LOCKED`, adds one job per `jobSize` changes per target,
  * and deletes the rows only after Redis acknowledged the adds, all in one
- * primary transaction on a connection of its own (`RelayConnections`). A
+ * primary transaction on a connection of its own (`DriverConnections`). A
  * crash anywhere leaves the rows (or duplicates jobs, which the version gate
  * makes harmless); several relays never wait on each other's rows.
  */
@@ -72,7 +72,7 @@ export class Relay {
   private deletions: string[] = [];
   private deleting?: Promise<void>;
   /** Two: a drain behind a backlog runs two passes at once (see `drain`). */
-  private readonly connections: RelayConnections;
+  private readonly connections: DriverConnections;
 
   constructor(
     primary: DataSource,
@@ -82,7 +82,7 @@ export class Relay {
     private readonly options: RelayOptions,
     private readonly events?: DualWriteEvents,
   ) {
-    this.connections = new RelayConnections(primary, dialect.name, 2);
+    this.connections = new DriverConnections(primary, dialect.name, 2);
   }
 
   /** One claim → enqueue → delete transaction; with `upTo`, of rows with sequences up to that only. */
@@ -102,7 +102,8 @@ export class Relay {
         const claim = outbox.claim(OUTBOX_TABLE, this.options.batchSize, upTo);
         const begin = outbox.claimIsolation ? [`SET TRANSACTION ISOLATION LEVEL ${outbox.claimIsolation}`] : [];
         open = true;
-        rows = (await connection.queryAll([...begin, 'START TRANSACTION', claim.sql], claim.params)) as unknown as OutboxRow[];
+        const results = await connection.queryAll([...begin.map((sql) => ({ sql })), { sql: 'START TRANSACTION' }, claim]);
+        rows = results[results.length - 1] as OutboxRow[];
       }
       if (rows.length === 0) {
         await connection.query('COMMIT');
@@ -116,7 +117,7 @@ export class Relay {
         await connection.query('COMMIT');
       } else {
         const deletion = outbox.delete(OUTBOX_TABLE, rows.map((r) => String(r.seq)));
-        await connection.queryAll([deletion.sql, 'COMMIT'], deletion.params);
+        await connection.queryAll([deletion, { sql: 'COMMIT' }]);
       }
       open = false;
       this.events?.emit('relayed', { rows: rows.length, jobs });

@@ -152,6 +152,7 @@ describe.each<Engine>(['postgres', 'mariadb'])('convergence of concurrent, shuff
   });
 
   afterAll(async () => {
+    for (const applier of appliers) await applier.close();
     for (const source of sources) if (source.isInitialized) await source.destroy();
     if (admin?.isInitialized) await admin.destroy();
     await db?.drop();

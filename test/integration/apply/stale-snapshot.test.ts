@@ -35,7 +35,10 @@ describe.each(ENGINES)('a stale change in a multi-entity batch on %s', (engine) 
   let db: TestDatabase;
   const sources: DataSource[] = [];
 
+  const appliers: ChangeApplier[] = [];
+
   afterAll(async () => {
+    for (const a of appliers) await a.close();
     for (const s of sources) if (s.isInitialized) await s.destroy();
     await db?.drop();
   });
@@ -51,7 +54,9 @@ describe.each(ENGINES)('a stale change in a multi-entity batch on %s', (engine) 
       const s = dataSource(db, [Alpha, Beta]);
       await s.initialize();
       sources.push(s);
-      return new ChangeApplier('t', s, dialectFor(s, { target: 't' }), entities, createLogger({ level: 'silent' }));
+      const made = new ChangeApplier('t', s, dialectFor(s, { target: 't' }), entities, createLogger({ level: 'silent' }));
+      appliers.push(made);
+      return made;
     };
     const [a0, a1, a2] = [await applier(), await applier(), await applier()];
     await a0.apply([up('Beta', 1, 5, 'v5'), up('Alpha', 2, 1, 'warm')]);

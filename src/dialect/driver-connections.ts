@@ -1,33 +1,37 @@
 import type { DataSource } from 'typeorm';
-import type { DialectName } from '../dialect/dialect';
+import type { DialectName, Statement } from './dialect';
 
-/** A connection of the relay's own (see `RelayConnections`). */
-export interface RelayConnection {
+/** A connection of the library's own (see `DriverConnections`). */
+export interface DriverConnection {
   /**
    * Runs one statement, or (without parameters, PostgreSQL) a script of
    * several; resolves with the rows of the last result.
    */
   query(sql: string, params?: readonly unknown[]): Promise<Array<Record<string, unknown>>>;
   /**
-   * Runs statements in order, `params` belonging to the last; resolves with
-   * its rows. On MySQL/MariaDB in one round trip (the relay's own
-   * connections allow multiple statements; only the relay's SQL runs on them).
+   * Runs statements in order; resolves with the result of each: its rows, or
+   * (MySQL/MariaDB, statements without rows) the driver's result header. On
+   * MySQL/MariaDB in ONE round trip: these connections allow multiple
+   * statements, and only the library's own SQL, with every value a
+   * parameter, runs on them.
    */
-  queryAll(sqls: readonly string[], params?: readonly unknown[]): Promise<Array<Record<string, unknown>>>;
-  /** Back to the relay's pool; `broken` closes the connection instead (it failed mid-transaction). */
+  queryAll(statements: ReadonlyArray<Omit<Statement, 'params'> & { params?: readonly unknown[] }>): Promise<unknown[]>;
+  /** Back to the pool; `broken` closes the connection instead (it failed mid-transaction). */
   release(broken?: unknown): void;
 }
 
 /**
- * The relay's own small pool on the primary, opened from the DataSource's
- * own connection options (through its driver, so host, credentials, TLS and
- * the driver's session settings are the same), next to the application's
- * pool rather than in it. Sharing that pool, a claim waited behind every
- * save queued for a connection: at 1,000 saves/s its commits reached Redis
- * up to 0.5 s late, while the claim itself took 2 ms. Opened at the first
- * `acquire`; `end()` closes it.
+ * A small pool of the library's own on a DataSource's database, opened from
+ * the DataSource's connection options (through its driver, so host,
+ * credentials, TLS and the driver's session settings are the same), next to
+ * the application's pool rather than in it. The relay uses one on the
+ * primary: sharing the application's pool, a claim waited behind every save
+ * queued for a connection (at 1,000 saves/s commits reached Redis up to
+ * 0.5 s late while the claim itself took 2 ms). The apply uses one on a
+ * MySQL/MariaDB target, for its statements in two round trips a job (see
+ * `queryAll`). Opened at the first `acquire`; `end()` closes it.
  */
-export class RelayConnections {
+export class DriverConnections {
   private pool?: Promise<DriverPool>;
 
   constructor(
@@ -36,7 +40,7 @@ export class RelayConnections {
     private readonly size: number,
   ) {}
 
-  async acquire(): Promise<RelayConnection> {
+  async acquire(): Promise<DriverConnection> {
     this.pool ??= openPool(this.primary, this.dialect, this.size);
     let pool: DriverPool;
     try {
@@ -105,7 +109,7 @@ async function openPool(primary: DataSource, dialect: DialectName, size: number)
   return driver.createPool({ ...connectionOptions, connectionLimit: size, multipleStatements: true });
 }
 
-async function postgresConnection(pool: PgPool): Promise<RelayConnection> {
+async function postgresConnection(pool: PgPool): Promise<DriverConnection> {
   const client = await pool.connect();
   const query = async (sql: string, params?: readonly unknown[]) => {
     const result = await client.query(sql, params);
@@ -114,15 +118,16 @@ async function postgresConnection(pool: PgPool): Promise<RelayConnection> {
   };
   return {
     query,
-    queryAll: async (sqls, params) => {
-      for (const sql of sqls.slice(0, -1)) await query(sql);
-      return query(sqls[sqls.length - 1], params);
+    queryAll: async (statements) => {
+      const results: unknown[] = [];
+      for (const statement of statements) results.push(await query(statement.sql, statement.params));
+      return results;
     },
     release: (broken) => client.release(broken === undefined ? undefined : broken instanceof Error ? broken : new Error(String(broken))),
   };
 }
 
-async function mysqlConnection(pool: MysqlPool): Promise<RelayConnection> {
+async function mysqlConnection(pool: MysqlPool): Promise<DriverConnection> {
   const connection = await new Promise<MysqlConnection>((resolve, reject) =>
     pool.getConnection((error, c) => (error ? reject(error) : resolve(c))),
   );
@@ -131,10 +136,13 @@ async function mysqlConnection(pool: MysqlPool): Promise<RelayConnection> {
     new Promise<unknown>((resolve, reject) => connection.query(sql, params, (error, result) => (error ? reject(error) : resolve(result))));
   return {
     query: async (sql, params) => rowsOf(await run(sql, params)),
-    queryAll: async (sqls, params) => {
-      const results = await run(sqls.join('; '), params);
+    queryAll: async (statements) => {
+      const results = await run(
+        statements.map((s) => s.sql).join('; '),
+        statements.flatMap((s) => s.params ?? []),
+      );
       // Several statements answer with one result per statement.
-      return rowsOf(sqls.length > 1 ? (results as unknown[])[sqls.length - 1] : results);
+      return statements.length > 1 ? (results as unknown[]) : [results];
     },
     release: (broken) => (broken === undefined ? connection.release() : connection.destroy()),
   };
