@@ -87,6 +87,7 @@ describe.each(ENGINES)('relay on a %s primary', (engine: Engine) => {
 
   it('keeps every claimed row when Redis refuses the jobs, and relays them once it accepts', async () => {
     const dw = await DualWrite.start({ ...fx.config(), relay: { afterCommit: false } });
+    await dw.relay.idle(); // the start-up pass is over: only this test's calls claim
     const redis = new IORedis(REDIS);
     try {
       const repo = fx.primary.getRepository(Order);
