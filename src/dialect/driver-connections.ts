@@ -82,7 +82,11 @@ interface MysqlConnection {
   query(sql: string, params: readonly unknown[] | undefined, callback: (error: Error | null, result: unknown) => void): void;
   release(): void;
   destroy(): void;
+  on(event: 'error', listener: (error: Error) => void): void;
 }
+
+/** Connections given an `error` listener (see `mysqlConnection`). */
+const listened = new WeakSet<MysqlConnection>();
 interface MysqlPool {
   getConnection(callback: (error: Error | null, connection: MysqlConnection) => void): void;
   end(callback: () => void): void;
@@ -131,6 +135,12 @@ async function mysqlConnection(pool: MysqlPool): Promise<DriverConnection> {
   const connection = await new Promise<MysqlConnection>((resolve, reject) =>
     pool.getConnection((error, c) => (error ? reject(error) : resolve(c))),
   );
+  // A statement's error reaches its callback; one on an idle connection (the server closed it) must not
+  // become an unhandled 'error' event that ends the process: the pool drops the connection.
+  if (!listened.has(connection)) {
+    listened.add(connection);
+    connection.on('error', () => undefined);
+  }
   const rowsOf = (result: unknown) => (Array.isArray(result) ? (result as Array<Record<string, unknown>>) : []);
   const run = (sql: string, params: readonly unknown[] | undefined) =>
     new Promise<unknown>((resolve, reject) => connection.query(sql, params, (error, result) => (error ? reject(error) : resolve(result))));
