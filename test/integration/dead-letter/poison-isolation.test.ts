@@ -164,6 +164,15 @@ describe.each(PAIRS)('dead letters %s → %s', (primaryEngine, targetEngine) => 
     expect(result.replayed.sort()).toEqual(oldest.map((l) => l.id).sort());
     expect(result).toMatchObject({ upserts: 3, deletes: 1 });
     expect(await idle()).toBe(true);
+    // The replayed rows are applied (once seen failing in CI right after idle(): say where things stood).
+    if (!(await eventually(async () => (await targetItems(target)).labels.get(POISON_ID) === LONG, 10_000, 50))) {
+      const ledger = await target.query(`SELECT entity, row_key, version, deleted FROM dualwrite_version_ledger WHERE row_key IN ('${POISON_ID}', '2001', '2002', '2003')`);
+      const counts = await dw.queues.get('t').getJobCounts();
+      throw new Error(
+        `replayed rows not applied: replay ${JSON.stringify(result)}; letters ${JSON.stringify((await dw.listDeadLetters()).map((l) => [l.change.key[0], l.change.version, l.failure.code]))}; ` +
+          `ledger ${JSON.stringify(ledger)}; queue ${JSON.stringify(counts)}; outbox ${await outboxCount(primary)}; target ${JSON.stringify([...(await targetItems(target)).labels].filter(([id]) => id >= 2000 || id === POISON_ID))}`,
+      );
+    }
 
     let labels = (await targetItems(target)).labels;
     expect(labels.get(POISON_ID)).toBe(LONG); // applied now
