@@ -12,9 +12,8 @@ import type {
   TransactionRollbackEvent,
   UpdateEvent,
 } from 'typeorm';
-import type { AfterQueryEvent } from 'typeorm/subscriber/event/QueryEvent';
 import type { Dialect } from '../dialect/dialect';
-import { DualWriteError } from '../errors/dual-write-error';
+import { DualWriteError, isDualWriteError } from '../errors/dual-write-error';
 import type { ReplicatedEntity } from '../metadata/replicated-entity';
 import type { Logger } from '../observability/logger';
 import { activeTraceparent, startCaptureSpan } from '../observability/tracing';
@@ -24,6 +23,18 @@ import { lastChangePerRow, type PendingChange } from './pending-change';
 import { keyOf, keyOfRaw, rowImageOf, rowImageOfUpdate } from './row-image';
 import { readRowImages } from './row-reader';
 import { StatementInspector, type InspectedWrite } from './statement-inspector';
+
+/**
+ * What TypeORM's `afterQuery` hands a subscriber: its `AfterQueryEvent`,
+ * generic in 0.3.x and not in 1.x, so spelled out here for both.
+ */
+interface QueryDoneEvent {
+  query: string;
+  queryRunner: QueryRunner;
+  success: boolean;
+  /** As TypeORM types it (its driver result). */
+  rawResults?: any;
+}
 
 /** Per query-runner capture state; query runners are never shared between transactions. */
 interface CaptureState {
@@ -41,6 +52,9 @@ interface CaptureState {
    * returns them, see `OutboxWriter`), handed on only after its COMMIT.
    */
   written?: { rows?: OutboxRow[] };
+  /** Why a statement of the open transaction was refused (strict mode); its COMMIT then fails with it. */
+  refused?: unknown;  /** Where the last write without an entity was issued (see `beforeQuery`). */
+  site?: string;
 }
 
 export interface CaptureOptions {
@@ -163,17 +177,51 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
 
   // ----- statements without entities -------------------------------------
 
-  afterQuery(event: AfterQueryEvent): Promise<void> | void {
-    if (!event.success) return;
+  /**
+   * Notes where a write without an entity was issued: TypeORM 0.3.x calls
+   * `afterQuery` from the MySQL driver's callback, whose stack no longer
+   * shows the application's code.
+   */
+  beforeQuery(event: { query: string; queryRunner: QueryRunner }): void {
     const write = this.inspector.inspect(event.query);
     if (!write) return;
     const state = this.state(event.queryRunner);
-    if ((state.inProgress.get(write.entity) ?? 0) > 0) {
-      // save()/insert()/remove(): the after* event brings the entity.
-      if (write.upsert) state.upserting.add(write.entity);
-      return;
+    if ((state.inProgress.get(write.entity) ?? 0) === 0) state.site = callSite();
+  }
+
+  /**
+   * Never throws: TypeORM 0.3.x calls it inside the MySQL driver's callback
+   * without awaiting it, where a throw or an unobserved rejection would hang
+   * the query or end the process. A refusal (strict mode) is returned as a
+   * rejected promise, which TypeORM 1.x and the PostgreSQL driver await (the
+   * statement fails), and is kept for the transaction's COMMIT, which every
+   * version awaits (see `beforeTransactionCommit`).
+   */
+  afterQuery(event: QueryDoneEvent): Promise<void> | void {
+    if (!event.success) return;
+    try {
+      const write = this.inspector.inspect(event.query);
+      if (!write) return;
+      const state = this.state(event.queryRunner);
+      if ((state.inProgress.get(write.entity) ?? 0) > 0) {
+        // save()/insert()/remove(): the after* event brings the entity.
+        if (write.upsert) state.upserting.add(write.entity);
+        return;
+      }
+      const captured = this.captureStatement(event.queryRunner, write, event.rawResults);
+      return captured ? this.refusing(event.queryRunner, captured) : undefined;
+    } catch (error) {
+      return this.refusing(event.queryRunner, Promise.reject(error));
     }
-    return this.captureStatement(event.queryRunner, write, event.rawResults);
+  }
+
+  /** `outcome`, whose failure also refuses the open transaction's COMMIT; observed, so it never goes unhandled. */
+  private refusing(queryRunner: QueryRunner, outcome: Promise<void>): Promise<void> {
+    outcome.catch((error: unknown) => {
+      if (queryRunner.isTransactionActive) this.state(queryRunner).refused ??= error;
+      else if (isDualWriteError(error)) this.options.logger.error({ err: error }, error.message);
+    });
+    return outcome;
   }
 
   private captureStatement(queryRunner: QueryRunner, write: InspectedWrite, raw: unknown): Promise<void> | void {
@@ -203,7 +251,10 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
   }
 
   private reportUncaptured(queryRunner: QueryRunner, entity: ReplicatedEntity, verb: string, why: string): void {
-    const site = callSite();
+    const state = this.states.get(queryRunner);
+    const noted = state?.site;
+    if (state) state.site = undefined;
+    const site = noted && noted !== UNKNOWN_SITE ? noted : callSite();
     const message =
       `typeorm-dualwrite: a ${verb} on replicated entity "${entity.name}" at ${site} was not captured: ${why}. ` +
       `Write it with save()/remove()/softRemove(), or on PostgreSQL add .returning(${JSON.stringify(entity.primaryColumns.map((c) => c.databaseName))}) ` +
@@ -224,7 +275,7 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
   async beforeTransactionCommit(event: TransactionCommitEvent): Promise<void> {
     const queryRunner = event.queryRunner;
     const state = this.states.get(queryRunner);
-    if (!state || state.levels.length === 0) return;
+    if (!state) return;
     const depth = depthOf(queryRunner);
     if (depth > 1) {
       // RELEASE SAVEPOINT: the savepoint's changes now belong to its parent.
@@ -234,6 +285,12 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
     }
     // Whatever an earlier COMMIT that failed left here never committed.
     state.written = undefined;
+    if (state.refused !== undefined) {
+      // A statement of this transaction was refused (strict mode): it must not commit.
+      const refused = state.refused;
+      state.refused = undefined;
+      throw refused;
+    }
     const changes = state.levels.flat();
     state.levels = [];
     if (changes.length === 0) return;
@@ -259,6 +316,7 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
     if (!event.queryRunner.isTransactionActive) {
       state.levels = [];
       state.written = undefined;
+      state.refused = undefined;
       state.inProgress.clear();
       state.upserting.clear();
     }
@@ -371,6 +429,7 @@ function resultOf(raw: unknown): { rows: Record<string, unknown>[]; affected?: n
 }
 
 const LIBRARY_ROOT = path.resolve(__dirname, '..', '..');
+const UNKNOWN_SITE = 'an unknown call site';
 const TYPEORM_FRAME =
   /[\\/]typeorm[\\/]|[\\/](subscriber|query-builder|entity-manager|repository|persistence|driver|query-runner)[\\/][A-Z]\w+\.[jt]s:/;
 
@@ -382,8 +441,8 @@ function callSite(): string {
   Error.stackTraceLimit = limit;
   for (const frame of frames) {
     if (frame.includes(`${LIBRARY_ROOT}${path.sep}src${path.sep}`) || frame.includes(`${LIBRARY_ROOT}${path.sep}dist${path.sep}`)) continue;
-    if (TYPEORM_FRAME.test(frame) || /node:internal|processTicksAndRejections|new Promise|\(<anonymous>\)/.test(frame)) continue;
+    if (TYPEORM_FRAME.test(frame) || /node:internal|processTicksAndRejections|new Promise|\(<anonymous>\)|[\\/]node_modules[\\/]/.test(frame)) continue;
     return frame.trim().replace(/^at\s+/, '');
   }
-  return 'an unknown call site';
+  return UNKNOWN_SITE;
 }

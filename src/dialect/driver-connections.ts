@@ -98,7 +98,8 @@ type DriverPool = PgPool | MysqlPool;
 interface PoolBuildingDriver {
   options: { poolSize?: number; extra?: Record<string, unknown>; replication?: { master: object } };
   createPool(options: object, credentials?: object): Promise<DriverPool> | DriverPool;
-  createConnectionOptions?(options: object, credentials: object): Record<string, unknown>;
+  /** Synchronous, though TypeORM types it as a Promise (0.3.x and 1.x). */
+  createConnectionOptions?(options: object, credentials: object): Record<string, unknown> | Promise<Record<string, unknown>>;
 }
 
 async function openPool(primary: DataSource, dialect: DialectName, size: number): Promise<DriverPool> {
@@ -109,7 +110,7 @@ async function openPool(primary: DataSource, dialect: DialectName, size: number)
     // TypeORM lays `extra` over its own pool options, so the size goes there.
     return driver.createPool({ ...options, poolSize: size, extra: { ...options.extra, max: size } }, credentials);
   }
-  const connectionOptions = driver.createConnectionOptions!(options, credentials);
+  const connectionOptions = await driver.createConnectionOptions!(options, credentials);
   return driver.createPool({ ...connectionOptions, connectionLimit: size, multipleStatements: true });
 }
 
