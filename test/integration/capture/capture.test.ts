@@ -217,6 +217,13 @@ describe.each(ENGINES)('capture on a %s primary', (engine: Engine) => {
       fx.primary.transaction((m) => m.getRepository(OrderLine).update({ orderId: 1 }, { sku: 'b' })),
     ).rejects.toMatchObject({ code: 'UNCAPTURED_WRITE', entity: 'OrderLine' });
     expect((await repo.findOneByOrFail({ orderId: 1, lineNo: 1 })).sku).toBe('a');
+    // Swallowing the statement's error does not get the write committed: the COMMIT is refused too.
+    await expect(
+      fx.primary.transaction(async (m) => {
+        await m.getRepository(OrderLine).update({ orderId: 1 }, { sku: 'c' }).catch(() => undefined);
+      }),
+    ).rejects.toMatchObject({ code: 'UNCAPTURED_WRITE', entity: 'OrderLine' });
+    expect((await repo.findOneByOrFail({ orderId: 1, lineNo: 1 })).sku).toBe('a');
   });
 
   it('captures QueryBuilder writes that return their keys', async () => {
