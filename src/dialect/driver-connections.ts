@@ -33,6 +33,7 @@ export interface DriverConnection {
  */
 export class DriverConnections {
   private pool?: Promise<DriverPool>;
+  private ended = false;
 
   constructor(
     private readonly primary: DataSource,
@@ -41,6 +42,8 @@ export class DriverConnections {
   ) {}
 
   async acquire(): Promise<DriverConnection> {
+    // A late caller (a poll in flight at shutdown) must not open a pool nobody will close.
+    if (this.ended) throw new Error('These connections are closed.');
     this.pool ??= openPool(this.primary, this.dialect, this.size);
     let pool: DriverPool;
     try {
@@ -53,6 +56,7 @@ export class DriverConnections {
   }
 
   async end(): Promise<void> {
+    this.ended = true;
     const pool = this.pool;
     this.pool = undefined;
     if (!pool) return;

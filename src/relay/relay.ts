@@ -297,6 +297,7 @@ export class Relay {
 
   /** The newest sequence in the outbox, or undefined when it is empty. */
   async newestSeq(): Promise<string | undefined> {
+    if (this.closed) return undefined;
     const connection = await this.connections.acquire();
     try {
       const [row] = await connection.query(this.dialect.outbox.newestSeq(OUTBOX_TABLE));
