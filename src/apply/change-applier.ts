@@ -160,7 +160,6 @@ export class ChangeApplier {
     const total: ApplyOutcome = { applied: 0, skipped: 0 };
     const connection = await connections.acquire();
     let open = false;
-    let broken: unknown;
     try {
       let pending: Array<Omit<Statement, 'params'> & { params?: unknown[] }> = [
         ...(sql.isolation ? [{ sql: `SET TRANSACTION ISOLATION LEVEL ${sql.isolation}` }] : []),
@@ -193,11 +192,10 @@ export class ChangeApplier {
       open = false;
       return total;
     } catch (error) {
-      // A connection that cannot even roll back must not go back to the pool mid-transaction.
-      if (open) broken = await connection.query('ROLLBACK').then(() => undefined, (rollbackError: unknown) => rollbackError ?? error);
+      if (open) await connection.abort();
       throw error;
     } finally {
-      connection.release(broken);
+      connection.release();
     }
   }
 

@@ -53,8 +53,8 @@ interface CaptureState {
    */
   written?: { rows?: OutboxRow[] };
   /** Why a statement of the open transaction was refused (strict mode); its COMMIT then fails with it. */
-  refused?: unknown;  /** Where the last write without an entity was issued (see `beforeQuery`). */
-  site?: string;
+  refused?: unknown;  /** The last write statement issued, inspected, with where it was issued when no entity write is in progress (see `beforeQuery`). */
+  issued?: { query: string; write: InspectedWrite; stack?: Error };
 }
 
 export interface CaptureOptions {
@@ -178,15 +178,17 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
   // ----- statements without entities -------------------------------------
 
   /**
-   * Notes where a write without an entity was issued: TypeORM 0.3.x calls
-   * `afterQuery` from the MySQL driver's callback, whose stack no longer
-   * shows the application's code.
+   * Inspects each statement once, for `afterQuery`, and notes where a write
+   * without an entity was issued: TypeORM 0.3.x calls `afterQuery` from the
+   * MySQL driver's callback, whose stack no longer shows the application's code.
    */
   beforeQuery(event: { query: string; queryRunner: QueryRunner }): void {
     const write = this.inspector.inspect(event.query);
     if (!write) return;
     const state = this.state(event.queryRunner);
-    if ((state.inProgress.get(write.entity) ?? 0) === 0) state.site = callSite();
+    // The stack is only captured here (cheap); it is formatted only if the write goes uncaptured.
+    const entityWrite = (state.inProgress.get(write.entity) ?? 0) > 0;
+    state.issued = { query: event.query, write, stack: entityWrite ? undefined : captureStack() };
   }
 
   /**
@@ -200,7 +202,9 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
   afterQuery(event: QueryDoneEvent): Promise<void> | void {
     if (!event.success) return;
     try {
-      const write = this.inspector.inspect(event.query);
+      // The statement `beforeQuery` inspected, or (a driver that skipped it) inspected now.
+      const issued = this.states.get(event.queryRunner)?.issued;
+      const write = issued?.query === event.query ? issued.write : this.inspector.inspect(event.query);
       if (!write) return;
       const state = this.state(event.queryRunner);
       if ((state.inProgress.get(write.entity) ?? 0) > 0) {
@@ -252,9 +256,9 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
 
   private reportUncaptured(queryRunner: QueryRunner, entity: ReplicatedEntity, verb: string, why: string): void {
     const state = this.states.get(queryRunner);
-    const noted = state?.site;
-    if (state) state.site = undefined;
-    const site = noted && noted !== UNKNOWN_SITE ? noted : callSite();
+    const issued = state?.issued?.stack;
+    if (state) state.issued = undefined;
+    const site = (issued && callSite(issued)) ?? callSite(captureStack()) ?? 'an unknown call site';
     const message =
       `typeorm-dualwrite: a ${verb} on replicated entity "${entity.name}" at ${site} was not captured: ${why}. ` +
       `Write it with save()/remove()/softRemove(), or on PostgreSQL add .returning(${JSON.stringify(entity.primaryColumns.map((c) => c.databaseName))}) ` +
@@ -429,20 +433,25 @@ function resultOf(raw: unknown): { rows: Record<string, unknown>[]; affected?: n
 }
 
 const LIBRARY_ROOT = path.resolve(__dirname, '..', '..');
-const UNKNOWN_SITE = 'an unknown call site';
 const TYPEORM_FRAME =
   /[\\/]typeorm[\\/]|[\\/](subscriber|query-builder|entity-manager|repository|persistence|driver|query-runner)[\\/][A-Z]\w+\.[jt]s:/;
 
-/** The first stack frame outside TypeORM and this library: where the user wrote it. */
-function callSite(): string {
+/** The current stack, captured but not yet formatted (see `callSite`). */
+function captureStack(): Error {
   const limit = Error.stackTraceLimit;
   Error.stackTraceLimit = 64;
-  const frames = (new Error().stack ?? '').split('\n').slice(1);
+  const stack = new Error();
   Error.stackTraceLimit = limit;
+  return stack;
+}
+
+/** The first frame of `stack` outside TypeORM, this library and other packages: where the user wrote it. */
+function callSite(stack: Error): string | undefined {
+  const frames = (stack.stack ?? '').split('\n').slice(1);
   for (const frame of frames) {
     if (frame.includes(`${LIBRARY_ROOT}${path.sep}src${path.sep}`) || frame.includes(`${LIBRARY_ROOT}${path.sep}dist${path.sep}`)) continue;
     if (TYPEORM_FRAME.test(frame) || /node:internal|processTicksAndRejections|new Promise|\(<anonymous>\)|[\\/]node_modules[\\/]/.test(frame)) continue;
     return frame.trim().replace(/^at\s+/, '');
   }
-  return UNKNOWN_SITE;
+  return undefined;
 }

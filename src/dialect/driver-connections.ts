@@ -16,8 +16,14 @@ export interface DriverConnection {
    * parameter, runs on them.
    */
   queryAll(statements: ReadonlyArray<Omit<Statement, 'params'> & { params?: readonly unknown[] }>): Promise<unknown[]>;
-  /** Back to the pool; `broken` closes the connection instead (it failed mid-transaction). */
-  release(broken?: unknown): void;
+  /**
+   * After a failure: rolls back whatever transaction is open (harmless when
+   * none is); a connection that cannot even do that is closed at `release`
+   * instead of going back to the pool.
+   */
+  abort(): Promise<void>;
+  /** Back to the pool (or closed, see `abort`). */
+  release(): void;
 }
 
 /**
@@ -120,6 +126,7 @@ async function openPool(primary: DataSource, dialect: DialectName, size: number)
 
 async function postgresConnection(pool: PgPool): Promise<DriverConnection> {
   const client = await pool.connect();
+  let broken: Error | undefined;
   const query = async (sql: string, params?: readonly unknown[]) => {
     const result = await client.query(sql, params);
     const last = Array.isArray(result) ? result[result.length - 1] : result;
@@ -132,7 +139,13 @@ async function postgresConnection(pool: PgPool): Promise<DriverConnection> {
       for (const statement of statements) results.push(await query(statement.sql, statement.params));
       return results;
     },
-    release: (broken) => client.release(broken === undefined ? undefined : broken instanceof Error ? broken : new Error(String(broken))),
+    abort: async () => {
+      broken ??= await query('ROLLBACK').then(
+        () => undefined,
+        (error: unknown) => (error instanceof Error ? error : new Error(String(error))),
+      );
+    },
+    release: () => client.release(broken),
   };
 }
 
@@ -146,6 +159,7 @@ async function mysqlConnection(pool: MysqlPool): Promise<DriverConnection> {
     listened.add(connection);
     connection.on('error', () => undefined);
   }
+  let broken = false;
   const rowsOf = (result: unknown) => (Array.isArray(result) ? (result as Array<Record<string, unknown>>) : []);
   const run = (sql: string, params: readonly unknown[] | undefined) =>
     new Promise<unknown>((resolve, reject) => connection.query(sql, params, (error, result) => (error ? reject(error) : resolve(result))));
@@ -159,6 +173,12 @@ async function mysqlConnection(pool: MysqlPool): Promise<DriverConnection> {
       // Several statements answer with one result per statement.
       return statements.length > 1 ? (results as unknown[]) : [results];
     },
-    release: (broken) => (broken === undefined ? connection.release() : connection.destroy()),
+    abort: async () => {
+      broken ||= await run('ROLLBACK', undefined).then(
+        () => false,
+        () => true,
+      );
+    },
+    release: () => (broken ? connection.destroy() : connection.release()),
   };
 }

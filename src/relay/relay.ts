@@ -90,7 +90,6 @@ export class Relay {
     const outbox = this.dialect.outbox;
     const connection = await this.connections.acquire();
     let open = false;
-    let broken: unknown;
     try {
       let rows: OutboxRow[];
       if (outbox.claimScript) {
@@ -123,11 +122,10 @@ export class Relay {
       this.events?.emit('relayed', { rows: rows.length, jobs });
       return { rows: rows.length, jobs };
     } catch (error) {
-      // A connection that cannot even roll back must not go back to the pool mid-transaction.
-      if (open) broken = await connection.query('ROLLBACK').then(() => undefined, (rollbackError: unknown) => rollbackError);
+      if (open) await connection.abort();
       throw error;
     } finally {
-      connection.release(broken);
+      connection.release();
     }
   }
 
@@ -232,14 +230,13 @@ export class Relay {
       const deletion = outbox.deleteScript ? { sql: outbox.deleteScript(OUTBOX_TABLE, seqs), params: undefined } : outbox.delete(OUTBOX_TABLE, seqs);
       try {
         const connection = await this.connections.acquire();
-        let broken: unknown;
         try {
           await connection.query(deletion.sql, deletion.params);
         } catch (error) {
-          broken = error;
+          await connection.abort();
           throw error;
         } finally {
-          connection.release(broken);
+          connection.release();
         }
       } catch (error) {
         this.logger.warn({ err: error, rows: seqs.length }, 'relay could not delete the outbox rows of relayed changes; they will be relayed again (harmless: the version gate skips them)');
