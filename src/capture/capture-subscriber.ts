@@ -19,6 +19,7 @@ import type { Logger } from '../observability/logger';
 import { activeTraceparent, startCaptureSpan } from '../observability/tracing';
 import type { CapturedChange, OutboxWriter } from '../outbox/outbox-writer';
 import type { OutboxRow } from '../relay/outbox-row';
+import { transactionDepth as depthOf } from './commit-hook';
 import { lastChangePerRow, type PendingChange } from './pending-change';
 import { keyOf, keyOfRaw, rowImageOf, rowImageOfUpdate } from './row-image';
 import { readRowImages } from './row-reader';
@@ -53,7 +54,10 @@ interface CaptureState {
    */
   written?: { rows?: OutboxRow[] };
   /** Why a statement of the open transaction was refused (strict mode); its COMMIT then fails with it. */
-  refused?: unknown;  /** The last write statement issued, inspected, with where it was issued when no entity write is in progress (see `beforeQuery`). */
+  refused?: unknown;
+  /** The outbox write waiting to ride in the outer COMMIT (`OutboxWriter.writeAtCommit`). */
+  atCommit?: { changes: readonly CapturedChange[]; disarm(): void; isArmed(): boolean };
+  /** The last write statement issued, inspected, with where it was issued when no entity write is in progress (see `beforeQuery`). */
   issued?: { query: string; write: InspectedWrite; stack?: Error };
 }
 
@@ -69,12 +73,6 @@ export interface CaptureOptions {
    * loose writes.
    */
   onCommitted: (rows?: OutboxRow[]) => void;
-}
-
-const TRANSACTION_DEPTH = 'transactionDepth';
-
-function depthOf(queryRunner: QueryRunner): number {
-  return (queryRunner as unknown as Record<string, number>)[TRANSACTION_DEPTH] ?? (queryRunner.isTransactionActive ? 1 : 0);
 }
 
 /**
@@ -289,22 +287,33 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
     }
     // Whatever an earlier COMMIT that failed left here never committed.
     state.written = undefined;
+    this.withdrawAtCommit(state);
     if (state.refused !== undefined) {
       // A statement of this transaction was refused (strict mode): it must not commit.
       const refused = state.refused;
       state.refused = undefined;
       throw refused;
     }
-    const changes = state.levels.flat();
+    const pending = state.levels.flat();
     state.levels = [];
+    if (pending.length === 0) return;
+    const changes = await this.changesOf(queryRunner, pending);
     if (changes.length === 0) return;
-    state.written = { rows: await this.flush(queryRunner, changes) };
+    const span = startCaptureSpan(changes);
+    const atCommit = this.options.outbox.writeAtCommit(queryRunner, changes, (error, rows) => {
+      span.end(error);
+      if (!error) state.written = { rows };
+    });
+    if (atCommit) state.atCommit = { changes, ...atCommit };
+    else state.written = { rows: await this.write(queryRunner, changes, span) };
   }
 
-  afterTransactionCommit(event: TransactionCommitEvent): void {
+  afterTransactionCommit(event: TransactionCommitEvent): Promise<void> | void {
     // Also fires after RELEASE SAVEPOINT: only the outer COMMIT publishes.
     if (event.queryRunner.isTransactionActive) return;
     const state = this.states.get(event.queryRunner);
+    if (state?.atCommit?.isArmed()) return this.committedWithoutOutbox(event.queryRunner, state);
+    if (state) state.atCommit = undefined;
     const written = state?.written;
     if (state && written) {
       state.written = undefined;
@@ -318,6 +327,7 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
     // Drop the changes of the rolled-back level (savepoint) or of everything.
     state.levels.splice(depthOf(event.queryRunner));
     if (!event.queryRunner.isTransactionActive) {
+      this.withdrawAtCommit(state);
       state.levels = [];
       state.written = undefined;
       state.refused = undefined;
@@ -327,6 +337,30 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
   }
 
   // ----- internals -----------------------------------------------------------
+
+  private withdrawAtCommit(state: CaptureState): void {
+    state.atCommit?.disarm();
+    state.atCommit = undefined;
+  }
+
+  /**
+   * The transaction committed without the outbox write that was to ride in
+   * its COMMIT: a TypeORM whose commitTransaction() does not send a plain
+   * "COMMIT" through the query runner. Writes the rows right away (outside the
+   * transaction: a crash in between would leave the reconciler to repair it),
+   * so nothing is lost, and says so loudly.
+   */
+  private async committedWithoutOutbox(queryRunner: QueryRunner, state: CaptureState): Promise<void> {
+    const changes = state.atCommit!.changes;
+    this.withdrawAtCommit(state);
+    this.options.logger.error(
+      { changes: changes.length },
+      'typeorm-dualwrite: the transaction committed without the outbox write it was to carry (an unknown TypeORM commit path); ' +
+        'the changes were written right after the COMMIT instead. Please report your TypeORM version.',
+    );
+    const rows = await this.write(queryRunner, changes, startCaptureSpan(changes));
+    this.options.onCommitted(rows);
+  }
 
   private state(queryRunner: QueryRunner): CaptureState {
     let state = this.states.get(queryRunner);
@@ -381,14 +415,15 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
       state.loose = [];
       state.looseFlush = undefined;
       // Not handed on: without a transaction of ours, these may sit in one the application opened by hand.
-      await this.flush(queryRunner, loose);
+      const changes = await this.changesOf(queryRunner, loose);
+      if (changes.length) await this.write(queryRunner, changes, startCaptureSpan(changes));
       this.options.onCommitted();
     });
     return state.looseFlush;
   }
 
-  /** Writes the outbox rows of these changes; returns them where the outbox can (see `OutboxWriter`). */
-  private async flush(queryRunner: QueryRunner, pending: readonly PendingChange[]): Promise<OutboxRow[] | undefined> {
+  /** The changes to write for these pending ones: the last per row, statement captures read back. */
+  private async changesOf(queryRunner: QueryRunner, pending: readonly PendingChange[]): Promise<CapturedChange[]> {
     const latest = lastChangePerRow(pending);
     const changes: CapturedChange[] = [];
     const refreshes = new Map<ReplicatedEntity, Array<Extract<PendingChange, { kind: 'refresh' }>>>();
@@ -407,8 +442,11 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
         changes.push(this.change(entity, row ? 'upsert' : 'delete', item.key, row, item.capturedAt));
       }
     }
-    if (changes.length === 0) return undefined;
-    const span = startCaptureSpan(changes);
+    return changes;
+  }
+
+  /** Writes the outbox rows of these changes; returns them where the outbox can (see `OutboxWriter`). */
+  private async write(queryRunner: QueryRunner, changes: readonly CapturedChange[], span: ReturnType<typeof startCaptureSpan>): Promise<OutboxRow[] | undefined> {
     let rows: OutboxRow[] | undefined;
     try {
       rows = await this.options.outbox.write(queryRunner, changes);

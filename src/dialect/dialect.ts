@@ -11,6 +11,13 @@ export interface OutboxSql {
    * `returnsSeqs`, and only without `notify`) it returns the rows' `seq`s.
    */
   insert(table: string, rows: number, notify?: boolean, returnSeqs?: boolean): string;
+  /**
+   * When set, a parameterless script that inserts `rows` (values in the
+   * order of `insert`'s columns) and then COMMITs the open transaction: the
+   * outbox write rides in the transaction's COMMIT round trip. Same `notify`
+   * and `returnSeqs` as `insert`; the first statement's result holds the seqs.
+   */
+  insertAndCommit?(table: string, rows: ReadonlyArray<ReadonlyArray<string | number | null>>, notify?: boolean, returnSeqs?: boolean): string;
   /** True when `insert` can return the sequences it assigned (PostgreSQL's RETURNING). */
   returnsSeqs?: boolean;
   /** True when `insert` takes one array parameter per column instead of one parameter per value. */

@@ -124,7 +124,7 @@ export function startStageSpans(
  * around the outbox INSERT. Changes captured in that same trace are
  * re-pointed at it; undefined when no span is active.
  */
-export function startCaptureSpan(items: Array<{ trace?: string; entity: string }>): StageSpans {
+export function startCaptureSpan(items: ReadonlyArray<{ trace?: string; entity: string }>): StageSpans {
   const active = context.active();
   const parent = traceparentOf(active);
   if (!parent) return NO_SPANS;

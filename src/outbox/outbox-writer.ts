@@ -4,6 +4,7 @@ import type { Dialect } from '../dialect/dialect';
 import { OUTBOX_TABLE } from '../../migrations/table-names';
 import type { ChangeOperation, RowImage } from './change';
 import { compareSeq, type OutboxRow } from '../relay/outbox-row';
+import { replaceNextCommit, transactionDepth } from '../capture/commit-hook';
 
 /** A change as capture produces it; the outbox assigns its version (`seq`). */
 export interface CapturedChange {
@@ -19,6 +20,14 @@ export interface CapturedChange {
 
 /** PostgreSQL allows 65,535 parameters a statement; 7 per row. */
 const ROWS_PER_STATEMENT = 5000;
+
+/**
+ * Up to this many rows, `writeAtCommit` sends them with the COMMIT; more go
+ * through `write` (prepared, planned once). Measured per transaction on
+ * PostgreSQL 15, joined vs separate: 0.78× the time for 1 row, 0.76× for 20,
+ * 0.89× for 50, 1.13× for 100 (planning the literal VALUES grows with them).
+ */
+const ROWS_WITH_COMMIT = 50;
 
 /**
  * Writes captured changes to the outbox through the caller's query runner,
@@ -45,19 +54,11 @@ export class OutboxWriter {
   async write(queryRunner: QueryRunner, changes: readonly CapturedChange[]): Promise<OutboxRow[] | undefined> {
     const sql = this.dialect.outbox;
     const notify = this.options.notify ?? true;
-    const returning = this.options.returnRows === true && !notify && sql.returnsSeqs === true;
+    const returning = this.returning();
     const written: OutboxRow[] = [];
     for (let start = 0; start < changes.length; start += ROWS_PER_STATEMENT) {
       const chunk = changes.slice(start, start + ROWS_PER_STATEMENT);
-      const rows = chunk.map((change) => [
-        change.entity,
-        change.op,
-        JSON.stringify(change.key),
-        change.row === null ? null : JSON.stringify(change.row),
-        change.targets,
-        change.capturedAt,
-        change.trace ?? null,
-      ]);
+      const rows = chunk.map(outboxValues);
       const params = sql.columnar ? rows[0].map((_, column) => rows.map((row) => row[column])) : rows.flat();
       const text = sql.insert(this.table, chunk.length, notify, returning);
       const result =
@@ -67,6 +68,70 @@ export class OutboxWriter {
       if (returning) written.push(...rowsWithSeqs(rows, result));
     }
     return returning ? written : undefined;
+  }
+
+  /**
+   * Writes the changes in the same round trip as the COMMIT that ends the
+   * query runner's transaction (`insertAndCommit`), where the engine can and
+   * the transaction is small: saves one round trip per captured
+   * transaction. Returns undefined when it cannot (then call `write`);
+   * otherwise the pending write, which calls `onDone` once the COMMIT
+   * succeeded (with what `write` would return) or failed, and which its
+   * caller must `disarm()` if the transaction ends any other way. A failed
+   * INSERT fails the COMMIT, as a failed `write` fails the transaction.
+   */
+  writeAtCommit(
+    queryRunner: QueryRunner,
+    changes: readonly CapturedChange[],
+    onDone: (error: unknown, rows?: OutboxRow[]) => void,
+  ): ReturnType<typeof replaceNextCommit> | undefined {
+    const script = this.dialect.outbox.insertAndCommit;
+    if (!script || changes.length > ROWS_WITH_COMMIT || transactionDepth(queryRunner) !== 1 || queryRunner.isReleased) return undefined;
+    const rows = changes.map(outboxValues);
+    return replaceNextCommit(queryRunner, async () => {
+      const text = script(this.table, rows, this.options.notify ?? true, this.returning());
+      let result: unknown;
+      try {
+        result = await simpleQuery(queryRunner, text);
+      } catch (error) {
+        onDone(error);
+        throw error;
+      }
+      // A multi-statement script answers with one result per statement: the INSERT's is the first.
+      onDone(undefined, this.returning() ? rowsWithSeqs(rows, Array.isArray(result) ? result[0] : result) : undefined);
+    });
+  }
+
+  private returning(): boolean {
+    return this.options.returnRows === true && this.options.notify === false && this.dialect.outbox.returnsSeqs === true;
+  }
+}
+
+/** An outbox row's values, in the order of the INSERT's columns. */
+function outboxValues(change: CapturedChange): Array<string | number | null> {
+  return [
+    change.entity,
+    change.op,
+    JSON.stringify(change.key),
+    change.row === null ? null : JSON.stringify(change.row),
+    change.targets,
+    change.capturedAt,
+    change.trace ?? null,
+  ];
+}
+
+/**
+ * A parameterless script on the query runner's own connection, logged like
+ * TypeORM's queries; errors are TypeORM's QueryFailedError.
+ */
+async function simpleQuery(queryRunner: QueryRunner, text: string): Promise<unknown> {
+  const client = (await queryRunner.connect()) as { query(text: string): Promise<unknown> };
+  queryRunner.connection.logger.logQuery(text, undefined, queryRunner);
+  try {
+    return await client.query(text);
+  } catch (error) {
+    queryRunner.connection.logger.logQueryError(error as Error, text, undefined, queryRunner);
+    throw new QueryFailedError(text, undefined, error as Error);
   }
 }
 

@@ -171,7 +171,8 @@ describe.each(ENGINES)('capture on a %s primary', (engine: Engine) => {
       await primary.initialize();
       const own = await DualWrite.start(fx.config({ primary, capture }));
       try {
-        await primary.getRepository(OrderLine).save({ orderId, lineNo: 1, sku: 'p' });
+        // 60 rows: more than ride in the COMMIT's round trip (those are literal VALUES, never prepared).
+        await primary.getRepository(OrderLine).save(Array.from({ length: 60 }, (_, i) => ({ orderId, lineNo: i + 1, sku: 'p' })));
         const rows: Array<{ name: string }> = await primary.query('SELECT name FROM pg_prepared_statements');
         return rows.map((r) => r.name).filter((n) => n.startsWith('dualwrite_outbox_'));
       } finally {
@@ -183,7 +184,50 @@ describe.each(ENGINES)('capture on a %s primary', (engine: Engine) => {
     expect(await preparedOutboxStatements({ preparedStatements: false }, 61)).toEqual([]);
     dw = await DualWrite.start(fx.config({ logger: logs.logger }));
     const keys = (await published('reporting')).map((c) => c.key);
-    expect(keys).toEqual(expect.arrayContaining([['60', '1'], ['61', '1']]));
+    expect(keys).toEqual(expect.arrayContaining([['60', '1'], ['60', '60'], ['61', '1'], ['61', '60']]));
+  });
+
+  (engine === 'postgres' ? it : it.skip)('sends a small transaction\'s outbox rows in its COMMIT\'s round trip, with any text intact', async () => {
+    const statements: string[] = [];
+    const logger = fx.primary.logger;
+    const logQuery = logger.logQuery.bind(logger);
+    logger.logQuery = (sql, parameters, queryRunner) => {
+      statements.push(sql);
+      return logQuery(sql, parameters, queryRunner);
+    };
+    // Quotes, backslashes (the escape-string form of the literal), non-ASCII, a newline.
+    const sku = 'it\'s "q" \\ \\\\n zürich ✓ 名\nend';
+    try {
+      await fx.primary.getRepository(OrderLine).save({ orderId: 70, lineNo: 1, sku });
+    } finally {
+      logger.logQuery = logQuery;
+    }
+    const outbox = statements.filter((s) => /dualwrite_outbox/.test(s));
+    expect(outbox).toHaveLength(1);
+    expect(outbox[0]).toMatch(/^INSERT INTO "dualwrite_outbox" .* VALUES \(.*; COMMIT$/s);
+    expect(statements).not.toContain('COMMIT');
+    const [change] = await published('reporting');
+    expect(change.row!.sku).toBe(sku);
+  });
+
+  (engine === 'postgres' ? it : it.skip)('still writes the changes, and says so, when a transaction commits without the outbox write it was to carry', async () => {
+    const runner = fx.primary.createQueryRunner();
+    try {
+      await runner.startTransaction();
+      await runner.manager.save(OrderLine, { orderId: 71, lineNo: 1, sku: 'late' });
+      // A TypeORM whose commitTransaction() sent something other than a plain "COMMIT".
+      const internals = runner as unknown as { broadcaster: { broadcast(event: string): Promise<void> }; transactionDepth: number; isTransactionActive: boolean };
+      await internals.broadcaster.broadcast('BeforeTransactionCommit');
+      await runner.query('COMMIT TRANSACTION');
+      internals.isTransactionActive = false;
+      internals.transactionDepth = 0;
+      await internals.broadcaster.broadcast('AfterTransactionCommit');
+    } finally {
+      await runner.release();
+    }
+    const changes = await published('reporting');
+    expect(changes.map((c) => c.key)).toEqual([['71', '1']]);
+    expect(logs.lines.some((l) => (l.level as number) >= 50 && /committed without the outbox write/.test(String(l.msg)))).toBe(true);
   });
 
   it('registers exactly one capture subscriber, also when start() is called twice', async () => {
