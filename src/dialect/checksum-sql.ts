@@ -127,6 +127,8 @@ export interface ChecksumSql {
   splitKeys(table: ChecksumTable, range: KeyRange, step: number): Statement;
   /** Keys and row hash `h` (decimal text) of every row in the range, in key order, at most `limit`. */
   rowHashes(table: ChecksumTable, range: KeyRange, limit: number): Statement;
+  /** Keys and row hash `h` of every row in any of the (disjoint) ranges, in no particular order: one statement for many small ranges. */
+  rowHashesIn(table: ChecksumTable, ranges: readonly KeyRange[]): Statement;
   /**
    * Keys and the raw values `v0`, `v1`, … of `columns` for the rows of the
    * range in key order, at most `limit`; `lock` makes it a locking read
@@ -137,4 +139,25 @@ export interface ChecksumSql {
   limitSession(limits: SessionLimits): string[];
   /** Statements that restore the session defaults afterwards (the connection goes back to a pool). */
   resetSession(): string[];
+}
+
+/**
+ * For a table keyed by ONE integer column: the thresholds (each split + 1,
+ * decimal text) whose count at or below a key is that key's part number
+ * (`after < key ≤ split`), for the engines' own binary search over a sorted
+ * list (PostgreSQL `width_bucket`, MySQL `INTERVAL`), cheaper per row than a
+ * CASE tree of comparisons. Undefined for other keys, or values that are not
+ * integers within a signed 64-bit range.
+ */
+export function integerThresholds(table: ChecksumTable, splits: ReadonlyArray<readonly unknown[]>): string[] | undefined {
+  if (table.keys.length !== 1 || table.keys[0].facts.family !== 'integer' || splits.length === 0) return undefined;
+  const thresholds: string[] = [];
+  for (const [split] of splits) {
+    const text = String(split);
+    if (!/^-?\d+$/.test(text)) return undefined;
+    const next = BigInt(text) + 1n;
+    if (next > 9223372036854775807n) return undefined;
+    thresholds.push(next.toString());
+  }
+  return thresholds;
 }

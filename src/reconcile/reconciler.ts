@@ -183,11 +183,10 @@ class EntityReconciler {
         // Each session narrows the differing parts of its own group, at once.
         const found = await Promise.all(
           groups.map(async (group, g) => {
-            const suspects: Suspect[] = [];
-            for (const [i, part] of group.parts.entries()) {
-              const t = target.value[g][i];
-              if (part.sums.n !== t.n || part.sums.s !== t.s) suspects.push(...(await differ.diff(part.range, part.sums, t, g)));
-            }
+            const differing = group.parts
+              .map((part, i) => ({ range: part.range, primary: part.sums, target: target.value[g][i] }))
+              .filter((d) => d.primary.n !== d.target.n || d.primary.s !== d.target.s);
+            const suspects = await differ.diffRanges(differing, g);
             suspects.push(...(await differ.diffNodeColumns(group.range, g)));
             return suspects;
           }),

@@ -1,4 +1,4 @@
-import type { ChecksumColumn, ChecksumTable, ColumnFacts, Normalization } from '../../src/dialect/checksum-sql';
+import { integerThresholds, type ChecksumColumn, type ChecksumTable, type ColumnFacts, type Normalization } from '../../src/dialect/checksum-sql';
 import { mysqlChecksumSql } from '../../src/dialect/mysql/mysql-checksum-sql';
 import { postgresChecksumSql } from '../../src/dialect/postgres/postgres-checksum-sql';
 
@@ -151,5 +151,15 @@ describe('both engines', () => {
       expect(sql).not.toMatch(/COALESCE\([^)]*'(NULL|\\N)'/i);
       expect(sql).not.toMatch(/BIT_XOR|CRC32/i);
     }
+  });
+
+  it('find the part of a one-integer-key row by binary search over split + 1, and fall back to the CASE tree otherwise', () => {
+    const t: ChecksumTable = { table: 't', keys: [line], columns: [line] };
+    expect(integerThresholds(t, [['-5'], [10], ['9223372036854775806']])).toEqual(['-4', '11', '9223372036854775807']);
+    expect(integerThresholds(t, [['9223372036854775807']])).toBeUndefined(); // split + 1 leaves bigint
+    expect(integerThresholds(t, [['1.5']])).toBeUndefined();
+    expect(integerThresholds(lines, [['m', 5]])).toBeUndefined(); // composite key
+    expect(postgresChecksumSql.checksumParts(t, {}, [[10]]).sql).toContain(`width_bucket("line"::bigint, '{11}'::bigint[])`);
+    expect(mysqlChecksumSql.checksumParts(t, {}, [[10]]).sql).toContain('INTERVAL(`line`, 11)');
   });
 });

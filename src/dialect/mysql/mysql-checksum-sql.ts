@@ -1,12 +1,13 @@
-import type {
-  ChecksumColumn,
-  ChecksumSql,
-  ChecksumTable,
-  ColumnFacts,
-  ColumnFamily,
-  KeyRange,
-  Normalization,
-  SessionLimits,
+import {
+  integerThresholds,
+  type ChecksumColumn,
+  type ChecksumSql,
+  type ChecksumTable,
+  type ColumnFacts,
+  type ColumnFamily,
+  type KeyRange,
+  type Normalization,
+  type SessionLimits,
 } from '../checksum-sql';
 import type { Statement } from '../dialect';
 import { quoteIdentifier, quoteTable } from './mysql-quoting';
@@ -98,7 +99,8 @@ export const mysqlChecksumSql: ChecksumSql = {
 
   checksumParts(table, range, splits): Statement {
     const p: unknown[] = [];
-    const part = partOf(table, splits, 0, splits.length, p);
+    const thresholds = integerThresholds(table, splits);
+    const part = thresholds ? `INTERVAL(${quoteIdentifier(table.keys[0].facts.name)}, ${thresholds.join(', ')})` : partOf(table, splits, 0, splits.length, p);
     const filter = where(table, range, p);
     return {
       sql:
@@ -131,6 +133,13 @@ export const mysqlChecksumSql: ChecksumSql = {
         `ORDER BY ${orderBy(table)} LIMIT ?`,
       params: p,
     };
+  },
+
+  rowHashesIn(table, ranges): Statement {
+    const p: unknown[] = [];
+    const select = (range: KeyRange) =>
+      `(SELECT ${keyList(table)}, CAST(${rowHash(table)} AS CHAR) AS h FROM ${quoteTable(table.table)} ${where(table, range, p)})`;
+    return { sql: ranges.map(select).join(' UNION ALL '), params: p };
   },
 
   page(table, range, columns, options = {}): Statement {

@@ -1,12 +1,13 @@
-import type {
-  ChecksumColumn,
-  ChecksumSql,
-  ChecksumTable,
-  ColumnFacts,
-  ColumnFamily,
-  KeyRange,
-  Normalization,
-  SessionLimits,
+import {
+  integerThresholds,
+  type ChecksumColumn,
+  type ChecksumSql,
+  type ChecksumTable,
+  type ColumnFacts,
+  type ColumnFamily,
+  type KeyRange,
+  type Normalization,
+  type SessionLimits,
 } from '../checksum-sql';
 import type { Statement } from '../dialect';
 import { quoteIdentifier, quoteTable } from './postgres-quoting';
@@ -106,10 +107,13 @@ export const postgresChecksumSql: ChecksumSql = {
   checksumParts(table, range, splits): Statement {
     const p = new Params();
     const filter = where(table, range, p);
-    const slots = splits.map((split) => p.tuple(split));
+    const thresholds = integerThresholds(table, splits);
+    const part = thresholds
+      ? `width_bucket(${quoteIdentifier(table.keys[0].facts.name)}::bigint, '{${thresholds.join(',')}}'::bigint[])`
+      : partOf(table, splits.map((split) => p.tuple(split)), 0, splits.length);
     return {
       sql:
-        `SELECT ${partOf(table, slots, 0, slots.length)} AS part, count(*)::text AS n, sum(${rowHash(table)})::text AS s ` +
+        `SELECT ${part} AS part, count(*)::text AS n, sum(${rowHash(table)})::text AS s ` +
         `FROM ${quoteTable(table.table)} ${filter} GROUP BY 1`,
       params: p.values,
     };
@@ -136,6 +140,12 @@ export const postgresChecksumSql: ChecksumSql = {
         `ORDER BY ${orderBy(table)} LIMIT ${p.add(limit)}`,
       params: p.values,
     };
+  },
+
+  rowHashesIn(table, ranges): Statement {
+    const p = new Params();
+    const select = (range: KeyRange) => `SELECT ${keyList(table)}, ${rowHash(table)}::text AS h FROM ${quoteTable(table.table)} ${where(table, range, p)}`;
+    return { sql: ranges.map(select).join(' UNION ALL '), params: p.values };
   },
 
   page(table, range, columns, options = {}): Statement {
