@@ -10,6 +10,23 @@ async function outboxCount(primary: DataSource): Promise<number> {
   return Number(rows[0].n);
 }
 
+/** The SQL of every statement TypeORM's logger sees while `work` runs. */
+async function statementsOf(primary: DataSource, work: () => Promise<unknown>): Promise<string[]> {
+  const statements: string[] = [];
+  const logger = primary.logger;
+  const logQuery = logger.logQuery.bind(logger);
+  logger.logQuery = (sql, parameters, queryRunner) => {
+    statements.push(sql);
+    return logQuery(sql, parameters, queryRunner);
+  };
+  try {
+    await work();
+  } finally {
+    logger.logQuery = logQuery;
+  }
+  return statements;
+}
+
 describe.each(ENGINES)('capture on a %s primary', (engine: Engine) => {
   let fx: PrimaryFixture;
   let dw: DualWrite;
@@ -144,20 +161,11 @@ describe.each(ENGINES)('capture on a %s primary', (engine: Engine) => {
 
   it('writes all changes of a transaction in one outbox statement', async () => {
     // Every statement is logged, also the outbox INSERT a PostgreSQL primary runs as a prepared statement.
-    const statements: string[] = [];
-    const logger = fx.primary.logger;
-    const logQuery = logger.logQuery.bind(logger);
-    logger.logQuery = (sql, parameters, queryRunner) => {
-      statements.push(sql);
-      return logQuery(sql, parameters, queryRunner);
-    };
-    try {
-      await fx.primary.transaction(async (m) => {
+    const statements = await statementsOf(fx.primary, () =>
+      fx.primary.transaction(async (m) => {
         await m.save(OrderLine, Array.from({ length: 100 }, (_, i) => ({ orderId: 50, lineNo: i, sku: `s${i}` })));
-      });
-    } finally {
-      logger.logQuery = logQuery;
-    }
+      }),
+    );
     expect(statements.filter((s) => /INSERT INTO [`"]cap_line[`"]/.test(s))).toHaveLength(1);
     expect(statements.filter((s) => /INSERT INTO [`"]dualwrite_outbox[`"]/.test(s))).toHaveLength(1);
     expect(await published('reporting')).toHaveLength(100);
@@ -188,20 +196,9 @@ describe.each(ENGINES)('capture on a %s primary', (engine: Engine) => {
   });
 
   (engine === 'postgres' ? it : it.skip)('sends a small transaction\'s outbox rows in its COMMIT\'s round trip, with any text intact', async () => {
-    const statements: string[] = [];
-    const logger = fx.primary.logger;
-    const logQuery = logger.logQuery.bind(logger);
-    logger.logQuery = (sql, parameters, queryRunner) => {
-      statements.push(sql);
-      return logQuery(sql, parameters, queryRunner);
-    };
     // Quotes, backslashes (the escape-string form of the literal), non-ASCII, a newline.
     const sku = 'it\'s "q" \\ \\\\n zürich ✓ 名\nend';
-    try {
-      await fx.primary.getRepository(OrderLine).save({ orderId: 70, lineNo: 1, sku });
-    } finally {
-      logger.logQuery = logQuery;
-    }
+    const statements = await statementsOf(fx.primary, () => fx.primary.getRepository(OrderLine).save({ orderId: 70, lineNo: 1, sku }));
     const outbox = statements.filter((s) => /dualwrite_outbox/.test(s));
     expect(outbox).toHaveLength(1);
     expect(outbox[0]).toMatch(/^INSERT INTO "dualwrite_outbox" .* VALUES \(.*; COMMIT$/s);
