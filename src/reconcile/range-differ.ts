@@ -39,7 +39,7 @@ export interface Part {
  */
 export interface PrimaryChunk {
   groups: Array<{ range: WireRange; splits: string[][]; parts: Part[] }>;
-  /** Rows of the whole chunk on the primary. */
+  /** Rows of the whole chunk on the primary (once `primarySums` ran). */
   rows: number;
   /** Last key of the chunk; absent when the primary has no row after the cursor. */
   last?: string[];
@@ -83,16 +83,16 @@ export class RangeDiffer {
   ) {}
 
   /**
-   * The next chunk of at most `limit` keys after `after` on the primary: one
-   * read of the key index finds the ends of its parts (SUBPARTS per session),
-   * then each session sums its share, part by part, in one scan.
+   * The next chunk of at most `limit` keys after `after` on the primary, cut
+   * into parts: one read of the key index (on `runner`) finds the ends of its
+   * parts (SUBPARTS per session); their sums are `primarySums`' and `targetSums`'.
    */
-  async primaryChunk(after: string[] | undefined, limit: number): Promise<PrimaryChunk> {
+  async chunkBounds(after: string[] | undefined, limit: number, runner: QueryRunner): Promise<PrimaryChunk> {
     const side = this.table.primary;
     const sessions = this.primaryRunners.length;
     const count = sessions * SUBPARTS;
     const positions = [...new Set(Array.from({ length: count }, (_, i) => Math.max(1, Math.floor((limit * (i + 1)) / count))))];
-    const found = await this.query(side, side.sql.keysAt(side.table, { after: after && side.keyParams(after) }, positions));
+    const found = await this.query(side, side.sql.keysAt(side.table, { after: after && side.keyParams(after) }, positions), runner);
     const ends = new Map(found.map((row) => [Number(row.rn), side.keyOfRow(row)]));
     // Without a key at `limit`, this is the last chunk: its last part is open above.
     const last = ends.get(limit);
@@ -108,10 +108,16 @@ export class RangeDiffer {
       const ranges = mine.map((end, i) => ({ after: i === 0 ? groupAfter : mine[i - 1], upTo: end as string[] | undefined }));
       groups.push({ range: { after: groupAfter, upTo }, splits, parts: ranges.map((range) => ({ range, sums: { n: 0, s: '0' } })) });
     }
-    const sums = await Promise.all(groups.map((group, i) => this.partSums(side, group, this.primaryRunners[i % sessions])));
-    groups.forEach((group, i) => group.parts.forEach((part, j) => (part.sums = sums[i][j])));
-    const rows = groups.reduce((n, g) => n + g.parts.reduce((m, p) => m + p.sums.n, 0), 0);
-    return { groups, rows, last, full: last !== undefined };
+    return { groups, rows: 0, last, full: last !== undefined };
+  }
+
+  /** The primary's sums of each group's parts, the groups on its sessions at once; sets them on the chunk. */
+  async primarySums(chunk: PrimaryChunk): Promise<Sums[][]> {
+    const side = this.table.primary;
+    const sums = await Promise.all(chunk.groups.map((group, i) => this.partSums(side, group, this.primaryRunners[i % this.primaryRunners.length])));
+    chunk.groups.forEach((group, i) => group.parts.forEach((part, j) => (part.sums = sums[i][j])));
+    chunk.rows = sums.flat().reduce((n, part) => n + part.n, 0);
+    return sums;
   }
 
   /** The target's sums of each group's parts, the groups on its sessions at once. */

@@ -122,24 +122,27 @@ class EntityReconciler {
     const primaryDs = this.ctx.config.primary;
     const targetDs = this.ctx.config.targets[this.target];
     const targetDialect = dialectFor(targetDs, { target: this.target });
-    // SESSIONS per side: each side sums its share of a chunk on each at once, while the primary
-    // already reads the next chunk (so each database runs at most SESSIONS of our queries).
+    // SESSIONS per side: each side sums its share of a chunk on each at once, while one more
+    // primary session reads the next chunk's bounds (so a target runs at most SESSIONS of our
+    // queries at once, the primary SESSIONS + 1).
     const primaryRunners = Array.from({ length: SESSIONS }, () => primaryDs.createQueryRunner('master'));
+    const boundsRunner = primaryDs.createQueryRunner('master');
     const targetRunners = Array.from({ length: SESSIONS }, () => targetDs.createQueryRunner('master'));
+    const allPrimary = [...primaryRunners, boundsRunner];
     const [primaryRunner] = primaryRunners;
     const [targetRunner] = targetRunners;
     let table: ReconcileTable | undefined;
     try {
-      for (const runner of [...primaryRunners, ...targetRunners]) await runner.connect();
+      for (const runner of [...allPrimary, ...targetRunners]) await runner.connect();
       table = await describeReconcileTable(
         this.entity,
         this.target,
         { queryRunner: primaryRunner, dataSource: primaryDs, dialect: this.ctx.dialect },
         { queryRunner: targetRunner, dataSource: targetDs, dialect: targetDialect },
       );
-      for (const runner of primaryRunners) await limitSession(runner, table.primary, this.limits);
+      for (const runner of allPrimary) await limitSession(runner, table.primary, this.limits);
       for (const runner of targetRunners) await limitSession(runner, table.targetSide, this.limits);
-      await this.scan(table, new RangeDiffer(table, primaryRunners, targetRunners), state);
+      await this.scan(table, new RangeDiffer(table, primaryRunners, targetRunners), boundsRunner, state);
       const outcome = await this.confirmAndRepair(table, primaryRunner, targetRunner, state);
       const report = this.report(state, outcome, started, saved !== undefined);
       await saveReconcileReport(this.ctx.redis, this.ctx.config.queuePrefix, report);
@@ -151,34 +154,35 @@ class EntityReconciler {
       return report;
     } finally {
       if (table) {
-        for (const runner of primaryRunners) await resetSession(runner, table.primary).catch(() => undefined);
+        for (const runner of allPrimary) await resetSession(runner, table.primary).catch(() => undefined);
         for (const runner of targetRunners) await resetSession(runner, table.targetSide).catch(() => undefined);
       }
-      for (const runner of [...primaryRunners, ...targetRunners]) await runner.release().catch(() => undefined);
+      for (const runner of [...allPrimary, ...targetRunners]) await runner.release().catch(() => undefined);
     }
   }
 
   /**
-   * Keyset chunks from the primary; each is checksummed on both sides while
-   * the primary already reads the next one. Chunk sizes follow the chunk time
-   * target; a chunk that times out is retried smaller.
+   * Keyset chunks from the primary; each is checksummed on both sides at once
+   * (the same parts, so both databases work on the same rows side by side),
+   * while a third primary session already reads the next chunk's bounds.
+   * Chunk sizes follow the chunk time target; a chunk that times out is
+   * retried smaller.
    */
-  private async scan(table: ReconcileTable, differ: RangeDiffer, state: RunState): Promise<void> {
+  private async scan(table: ReconcileTable, differ: RangeDiffer, boundsRunner: QueryRunner, state: RunState): Promise<void> {
     const chunkTime = this.options.chunkTime ?? this.ctx.config.reconcile.chunkTime;
     let size = state.chunkSize;
     let cursor = state.cursor ?? undefined;
-    let prefetched: Timed<PrimaryChunk> | undefined;
+    let prefetched: Promise<PrimaryChunk> | undefined;
     let failures = 0;
     for (;;) {
       try {
-        const chunk = prefetched ?? (await timed(() => differ.primaryChunk(cursor, size)));
+        const chunk = await (prefetched ?? differ.chunkBounds(cursor, size, boundsRunner));
         prefetched = undefined;
-        const groups = chunk.value.groups;
-        const nextCursor = chunk.value.full ? chunk.value.last : undefined;
-        const next = nextCursor ? timed(() => differ.primaryChunk(nextCursor, size)) : undefined;
+        const groups = chunk.groups;
+        const nextCursor = chunk.full ? chunk.last : undefined;
+        const next = nextCursor ? differ.chunkBounds(nextCursor, size, boundsRunner) : undefined;
         next?.catch(() => undefined); // awaited below; a failure is handled there
-        const target = await timed(() => differ.targetSums(groups));
-        // The sessions are free for the bisection once the prefetch is in.
+        const [primary, target] = await Promise.all([timed(() => differ.primarySums(chunk)), timed(() => differ.targetSums(groups))]);
         const upcoming = next ? await next : undefined;
         // Each session narrows the differing parts of its own group, at once.
         const found = await Promise.all(
@@ -193,7 +197,7 @@ class EntityReconciler {
         );
         const suspects = found.flat();
         state.chunks++;
-        state.rowsCompared += chunk.value.rows;
+        state.rowsCompared += chunk.rows;
         state.targetRows += target.value.flat().reduce((n, t) => n + t.n, 0);
         const known = new Set(state.suspects.map((s) => keyString(s.key)));
         const seenAt = Date.now();
@@ -207,7 +211,7 @@ class EntityReconciler {
           known.add(id);
           state.suspects.push({ ...s, chunk: state.chunks, seenAt });
         }
-        size = adapt(size, Math.max(chunk.ms, target.ms), chunkTime);
+        size = adapt(size, Math.max(primary.ms, target.ms), chunkTime);
         state.chunkSize = size;
         state.cursor = nextCursor ?? null;
         failures = 0;
@@ -215,7 +219,7 @@ class EntityReconciler {
         this.options.onChunk?.({ entity: this.entity.name, target: this.target, chunks: state.chunks, rowsCompared: state.rowsCompared });
         if (!nextCursor) return;
         cursor = nextCursor;
-        prefetched = upcoming;
+        prefetched = upcoming && Promise.resolve(upcoming);
       } catch (error) {
         const reason = classifyError(error).reason;
         if (!['statement-timeout', 'lock-timeout'].includes(reason) || ++failures > 4) throw error;
