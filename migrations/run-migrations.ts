@@ -2,6 +2,7 @@ import type { DataSource, MigrationInterface } from 'typeorm';
 import { DualWriteError } from '../src/errors/dual-write-error';
 import { CreateDualWriteOutbox1764400000000 } from './1764400000000-CreateDualWriteOutbox';
 import { CreateDualWriteLedger1764400000001 } from './1764400000001-CreateDualWriteLedger';
+import { CreateDualWriteOutboxCommit1764400000002 } from './1764400000002-CreateDualWriteOutboxCommit';
 
 /** What `runMigrations` did, per database. */
 export interface MigrationReport {
@@ -35,15 +36,17 @@ async function run(dataSource: DataSource, migration: MigrationInterface, target
 }
 
 /**
- * Creates the outbox on the primary and the version ledger in every target.
- * Idempotent (`CREATE TABLE IF NOT EXISTS`), so it is safe to run on every
+ * Creates the outbox (and, on MariaDB, its commit procedure) on the primary
+ * and the version ledger in every target. Idempotent (`CREATE TABLE IF NOT
+ * EXISTS`, `CREATE OR REPLACE PROCEDURE`), so it is safe to run on every
  * deploy; this is what `dualwrite migrate` runs.
  */
 export async function runMigrations(config: { primary: DataSource; targets: Record<string, DataSource> }): Promise<MigrationReport[]> {
   const report: MigrationReport[] = [];
-  const outbox = new CreateDualWriteOutbox1764400000000();
-  await run(config.primary, outbox);
-  report.push({ database: 'primary', migration: outbox.name });
+  for (const migration of [new CreateDualWriteOutbox1764400000000(), new CreateDualWriteOutboxCommit1764400000002()]) {
+    await run(config.primary, migration);
+    report.push({ database: 'primary', migration: migration.name });
+  }
   for (const [name, target] of Object.entries(config.targets)) {
     const ledger = new CreateDualWriteLedger1764400000001();
     await run(target, ledger, name);

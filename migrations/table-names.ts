@@ -1,5 +1,7 @@
 /** Table on the primary that holds captured changes until the relay enqueues them. */
 export const OUTBOX_TABLE = 'dualwrite_outbox';
+/** Procedure on a MariaDB primary that writes one outbox row and COMMITs, in one round trip. */
+export const OUTBOX_COMMIT_PROCEDURE = 'dualwrite_outbox_commit';
 /** Table in each target that records the newest applied version of each row. */
 export const LEDGER_TABLE = 'dualwrite_version_ledger';
 

@@ -12,6 +12,7 @@ export { captureSubscriberCount } from './capture/register-capture';
 export {
   CreateDualWriteOutbox1764400000000,
   CreateDualWriteLedger1764400000001,
+  CreateDualWriteOutboxCommit1764400000002,
   OUTBOX_TABLE,
   LEDGER_TABLE,
   runMigrations,

@@ -1,7 +1,8 @@
 import type { DataSource } from 'typeorm';
 import { DualWriteError } from '../errors/dual-write-error';
 import type { Dialect, DialectName } from './dialect';
-import { mariadbDialect, mysqlDialect } from './mysql/mysql-dialect';
+import { OUTBOX_COMMIT_PROCEDURE } from '../../migrations/table-names';
+import { mariadbCommitDialect, mariadbDialect, mysqlDialect } from './mysql/mysql-dialect';
 import { postgresDialect } from './postgres/postgres-dialect';
 
 const MYSQL_FAMILY = new Set(['mysql', 'mariadb', 'aurora-mysql']);
@@ -36,7 +37,9 @@ export function dialectFor(dataSource: DataSource, role: { primary: true } | { t
 /**
  * The dialect of an initialized primary, refined by what its server can do:
  * a MariaDB 10.5+ server (whatever the DataSource's type says) returns the
- * sequences of its outbox INSERTs.
+ * sequences of its outbox INSERTs, and where `dualwrite migrate` created the
+ * outbox commit procedure, writes a one-change transaction's outbox row in
+ * its COMMIT's round trip.
  */
 export async function primaryDialect(dataSource: DataSource, dialect: Dialect): Promise<Dialect> {
   if (dialect.name !== 'mysql') return dialect;
@@ -45,5 +48,10 @@ export async function primaryDialect(dataSource: DataSource, dialect: Dialect): 
   const mariadb = /mariadb/i.test(String(row?.version ?? ''));
   if (!mariadb || !version) return dialect;
   const [major, minor] = [Number(version[1]), Number(version[2])];
-  return major > 10 || (major === 10 && minor >= 5) ? mariadbDialect : dialect;
+  if (major < 10 || (major === 10 && minor < 5)) return dialect;
+  const [procedure] = (await dataSource.query(
+    'SELECT COUNT(*) AS n FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE() AND ROUTINE_NAME = ?',
+    [OUTBOX_COMMIT_PROCEDURE],
+  )) as Array<{ n: number | string }>;
+  return Number(procedure?.n ?? 0) > 0 ? mariadbCommitDialect : mariadbDialect;
 }

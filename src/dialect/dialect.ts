@@ -12,12 +12,20 @@ export interface OutboxSql {
    */
   insert(table: string, rows: number, notify?: boolean, returnSeqs?: boolean): string;
   /**
-   * When set, a parameterless script that inserts `rows` (values in the
-   * order of `insert`'s columns) and then COMMITs the open transaction: the
-   * outbox write rides in the transaction's COMMIT round trip. Same `notify`
-   * and `returnSeqs` as `insert`; the first statement's result holds the seqs.
+   * When set, a statement that inserts `rows` (values in the order of
+   * `insert`'s columns) and then COMMITs the open transaction, so the outbox
+   * write rides in the transaction's COMMIT round trip; undefined when it
+   * cannot for these rows. Same `notify` and `returnSeqs` as `insert`. A
+   * `script` is parameterless, for the driver itself (several statements;
+   * the INSERT's result first); otherwise it is one statement for the query
+   * runner, whose first result set holds the seqs.
    */
-  insertAndCommit?(table: string, rows: ReadonlyArray<ReadonlyArray<string | number | null>>, notify?: boolean, returnSeqs?: boolean): string;
+  insertAndCommit?(
+    table: string,
+    rows: ReadonlyArray<ReadonlyArray<string | number | null>>,
+    notify?: boolean,
+    returnSeqs?: boolean,
+  ): (Statement & { script: boolean }) | undefined;
   /** True when `insert` can return the sequences it assigned (PostgreSQL's RETURNING). */
   returnsSeqs?: boolean;
   /** True when `insert` takes one array parameter per column instead of one parameter per value. */

@@ -74,7 +74,8 @@ export class OutboxWriter {
    * Writes the changes in the same round trip as the COMMIT that ends the
    * query runner's transaction (`insertAndCommit`), where the engine can and
    * the transaction is small: saves one round trip per captured
-   * transaction. Returns undefined when it cannot (then call `write`);
+   * transaction. The statement is built now, so a change captured after this
+   * call would not be in it: call it last, from BeforeTransactionCommit. Returns undefined when it cannot (then call `write`);
    * otherwise the pending write, which calls `onDone` once the COMMIT
    * succeeded (with what `write` would return) or failed, and which its
    * caller must `disarm()` if the transaction ends any other way. A failed
@@ -85,19 +86,20 @@ export class OutboxWriter {
     changes: readonly CapturedChange[],
     onDone: (error: unknown, rows?: OutboxRow[]) => void,
   ): ReturnType<typeof replaceNextCommit> | undefined {
-    const script = this.dialect.outbox.insertAndCommit;
-    if (!script || changes.length > ROWS_WITH_COMMIT || transactionDepth(queryRunner) !== 1 || queryRunner.isReleased) return undefined;
+    const insertAndCommit = this.dialect.outbox.insertAndCommit;
+    if (!insertAndCommit || changes.length > ROWS_WITH_COMMIT || transactionDepth(queryRunner) !== 1 || queryRunner.isReleased) return undefined;
     const rows = changes.map(outboxValues);
-    return replaceNextCommit(queryRunner, async () => {
-      const text = script(this.table, rows, this.options.notify ?? true, this.returning());
+    const statement = insertAndCommit(this.table, rows, this.options.notify ?? true, this.returning());
+    if (!statement) return undefined;
+    return replaceNextCommit(queryRunner, async (query) => {
       let result: unknown;
       try {
-        result = await simpleQuery(queryRunner, text);
+        result = statement.script ? await simpleQuery(queryRunner, statement.sql) : await query(statement.sql, statement.params);
       } catch (error) {
         onDone(error);
         throw error;
       }
-      // A multi-statement script answers with one result per statement: the INSERT's is the first.
+      // One result per statement (script) or per result set (CALL): the INSERT's is the first.
       onDone(undefined, this.returning() ? rowsWithSeqs(rows, Array.isArray(result) ? result[0] : result) : undefined);
     });
   }

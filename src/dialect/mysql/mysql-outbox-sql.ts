@@ -1,5 +1,6 @@
+import { OUTBOX_COMMIT_PROCEDURE, OUTBOX_TABLE } from '../../../migrations/table-names';
 import type { OutboxSql, Statement } from '../dialect';
-import { quoteTable } from './mysql-quoting';
+import { quoteIdentifier, quoteTable } from './mysql-quoting';
 
 const COLUMNS = 'entity, op, pk, row_image, targets, captured_at, trace';
 
@@ -54,4 +55,18 @@ export const mariadbOutboxSql: OutboxSql = {
   returnsSeqs: true,
   insert: (table, rows, notify, returnSeqs = false) =>
     returnSeqs ? `${mysqlOutboxSql.insert(table, rows, notify)} RETURNING CAST(seq AS CHAR) AS seq` : mysqlOutboxSql.insert(table, rows, notify),
+};
+
+/**
+ * A MariaDB 10.5+ primary with the outbox commit procedure
+ * (`CreateDualWriteOutboxCommit1764400000002`): a transaction that captured
+ * one change writes it and COMMITs in one round trip (`CALL`); TypeORM's
+ * MySQL connections cannot send two statements at once.
+ */
+export const mariadbCommitOutboxSql: OutboxSql = {
+  ...mariadbOutboxSql,
+  insertAndCommit: (table, rows) =>
+    rows.length === 1 && table === OUTBOX_TABLE
+      ? { sql: `CALL ${quoteIdentifier(OUTBOX_COMMIT_PROCEDURE)}(?, ?, ?, ?, ?, ?, ?)`, params: [...rows[0]], script: false }
+      : undefined,
 };

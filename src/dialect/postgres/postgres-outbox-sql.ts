@@ -25,8 +25,10 @@ export const postgresOutboxSql: OutboxSql = {
   insertAndCommit: (table, rows, notify = true, returnSeqs = false) => {
     const values = rows.map((row) => `(${row.map(quoteLiteral).join(', ')})`).join(', ');
     const insert = `INSERT INTO ${quoteTable(table)} (${COLUMNS}) VALUES ${values}`;
-    if (notify) return `WITH captured AS (${insert}) SELECT pg_notify('${OUTBOX_CHANNEL}', ''); COMMIT`;
-    return `${returnSeqs ? `${insert} RETURNING seq::text AS seq` : insert}; COMMIT`;
+    const sql = notify
+      ? `WITH captured AS (${insert}) SELECT pg_notify('${OUTBOX_CHANNEL}', ''); COMMIT`
+      : `${returnSeqs ? `${insert} RETURNING seq::text AS seq` : insert}; COMMIT`;
+    return { sql, params: [], script: true };
   },
   columnar: true,
   returnsSeqs: true,
