@@ -91,6 +91,7 @@ export class DualWrite {
             notify: !config.relay.afterCommit,
             prepared: config.capture.preparedStatements,
             returnRows: config.relay.afterCommit,
+            logger,
           }),
           logger,
           strict: config.strict,

@@ -5,6 +5,7 @@ import { OUTBOX_TABLE } from '../../migrations/table-names';
 import type { ChangeOperation, RowImage } from './change';
 import { compareSeq, type OutboxRow } from '../relay/outbox-row';
 import { replaceNextCommit, transactionDepth } from '../capture/commit-hook';
+import type { Logger } from '../observability/logger';
 
 /** A change as capture produces it; the outbox assigns its version (`seq`). */
 export interface CapturedChange {
@@ -47,8 +48,11 @@ export class OutboxWriter {
   constructor(
     private readonly dialect: Dialect,
     private readonly table: string = OUTBOX_TABLE,
-    private readonly options: { notify?: boolean; prepared?: boolean; returnRows?: boolean } = {},
+    private readonly options: { notify?: boolean; prepared?: boolean; returnRows?: boolean; logger?: Logger } = {},
   ) {}
+
+  /** Set once the engine refused `insertAndCommit`'s procedure: every later COMMIT goes on its own. */
+  private joinRefused = false;
 
   /** Writes the changes; see `returnRows` for what it returns. */
   async write(queryRunner: QueryRunner, changes: readonly CapturedChange[]): Promise<OutboxRow[] | undefined> {
@@ -75,8 +79,8 @@ export class OutboxWriter {
    * query runner's transaction (`insertAndCommit`), where the engine can and
    * the transaction is small: saves one round trip per captured
    * transaction. The statement is built now, so a change captured after this
-   * call would not be in it: call it last, from BeforeTransactionCommit. Returns undefined when it cannot (then call `write`);
-   * otherwise the pending write, which calls `onDone` once the COMMIT
+   * call would not be in it: call it last, from BeforeTransactionCommit.
+   * Returns undefined when it cannot (then call `write`); otherwise the pending write, which calls `onDone` once the COMMIT
    * succeeded (with what `write` would return) or failed, and which its
    * caller must `disarm()` if the transaction ends any other way. A failed
    * INSERT fails the COMMIT, as a failed `write` fails the transaction.
@@ -87,26 +91,47 @@ export class OutboxWriter {
     onDone: (error: unknown, rows?: OutboxRow[]) => void,
   ): ReturnType<typeof replaceNextCommit> | undefined {
     const insertAndCommit = this.dialect.outbox.insertAndCommit;
-    if (!insertAndCommit || changes.length > ROWS_WITH_COMMIT || transactionDepth(queryRunner) !== 1 || queryRunner.isReleased) return undefined;
+    if (!insertAndCommit || this.joinRefused || changes.length > ROWS_WITH_COMMIT || transactionDepth(queryRunner) !== 1 || queryRunner.isReleased) return undefined;
     const rows = changes.map(outboxValues);
     const statement = insertAndCommit(this.table, rows, this.options.notify ?? true, this.returning());
     if (!statement) return undefined;
     return replaceNextCommit(queryRunner, async (query) => {
-      let result: unknown;
+      let written: OutboxRow[] | undefined;
       try {
-        result = statement.script ? await simpleQuery(queryRunner, statement.sql) : await query(statement.sql, statement.params);
+        try {
+          const result = statement.script ? await simpleQuery(queryRunner, statement.sql) : await query(statement.sql, statement.params);
+          // One result per statement (script) or per result set (CALL): the INSERT's is the first.
+          written = this.returning() ? rowsWithSeqs(rows, Array.isArray(result) ? result[0] : result) : undefined;
+        } catch (error) {
+          if (!unusableRoutine(error)) throw error;
+          // The procedure is gone, or this database user may not run it: nothing of it ran and the
+          // transaction is still open. Write and COMMIT apart, now and from now on.
+          this.joinRefused = true;
+          this.options.logger?.warn(
+            { reason: (error as { code?: string }).code },
+            'typeorm-dualwrite: the outbox commit procedure cannot be used (dropped, or the application\'s database user lacks EXECUTE on it); ' +
+              'capture sends the outbox INSERT on its own. Grant EXECUTE on it, or ignore this (one more round trip per transaction).',
+          );
+          written = await this.write(queryRunner, changes);
+          await query('COMMIT');
+        }
       } catch (error) {
         onDone(error);
         throw error;
       }
-      // One result per statement (script) or per result set (CALL): the INSERT's is the first.
-      onDone(undefined, this.returning() ? rowsWithSeqs(rows, Array.isArray(result) ? result[0] : result) : undefined);
+      onDone(undefined, written);
     });
   }
 
   private returning(): boolean {
     return this.options.returnRows === true && this.options.notify === false && this.dialect.outbox.returnsSeqs === true;
   }
+}
+
+/** MySQL/MariaDB refused to run a stored procedure at all: it does not exist, or the user may not execute it. */
+function unusableRoutine(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return code === 'ER_SP_DOES_NOT_EXIST' || code === 'ER_PROCACCESS_DENIED_ERROR';
 }
 
 /** An outbox row's values, in the order of the INSERT's columns. */

@@ -1,5 +1,5 @@
 import { DataSource } from 'typeorm';
-import { DualWrite, captureSubscriberCount } from '../../../src';
+import { CreateDualWriteOutboxCommit1764400000002, DualWrite, captureSubscriberCount } from '../../../src';
 import { ENGINES, type Engine } from '../../support/databases';
 import { LogSink, primaryFixture, type PrimaryFixture } from '../../support/harness';
 import { queuedChanges } from '../../support/queued';
@@ -223,6 +223,40 @@ describe.each(ENGINES)('capture on a %s primary', (engine: Engine) => {
     expect(one.filter((s) => /dualwrite_outbox/.test(s))).toEqual([expect.stringMatching(/^INSERT INTO `dualwrite_outbox`/)]);
     expect(one).toContain('COMMIT');
     expect((await published('reporting')).map((c) => c.key)).toEqual([['72', '1'], ['72', '2'], ['73', '1']]);
+  });
+
+  (engine === 'mariadb' ? it : it.skip)('on MariaDB, commits and captures when the procedure is dropped under a running process, or its user may not see it', async () => {
+    await fx.primary.query('DROP PROCEDURE dualwrite_outbox_commit'); // after start-up found it
+    const dropped = await statementsOf(fx.primary, () => fx.primary.getRepository(OrderLine).save({ orderId: 74, lineNo: 1, sku: 'd' }));
+    expect(dropped.filter((s) => /dualwrite_outbox/.test(s))).toEqual([
+      expect.stringMatching(/^CALL `dualwrite_outbox_commit`/),
+      expect.stringMatching(/^INSERT INTO `dualwrite_outbox`/),
+    ]);
+    expect(logs.warnings().filter((w) => /outbox commit procedure cannot be used/.test(w))).toHaveLength(1);
+    const later = await statementsOf(fx.primary, () => fx.primary.getRepository(OrderLine).save({ orderId: 74, lineNo: 2, sku: 'e' }));
+    expect(later.filter((s) => /dualwrite_outbox/.test(s))).toEqual([expect.stringMatching(/^INSERT INTO `dualwrite_outbox`/)]);
+
+    // An application user with data privileges only (no EXECUTE): it does not see the procedure.
+    const migrating = fx.primary.createQueryRunner();
+    await new CreateDualWriteOutboxCommit1764400000002().up(migrating).finally(() => migrating.release());
+    const user = `dwapp_${fx.db.name.slice(-8)}`;
+    await fx.primary.query(`CREATE USER '${user}'@'%' IDENTIFIED BY 'pw'`);
+    try {
+      await fx.primary.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON \`${fx.db.name}\`.* TO '${user}'@'%'`);
+      const app = new DataSource({ ...fx.db.options(ENTITIES), username: user, password: 'pw', synchronize: false } as ConstructorParameters<typeof DataSource>[0]);
+      await app.initialize();
+      const own = await DualWrite.start(fx.config({ primary: app, logger: logs.logger }));
+      try {
+        const restricted = await statementsOf(app, () => app.getRepository(OrderLine).save({ orderId: 75, lineNo: 1, sku: 'f' }));
+        expect(restricted.filter((s) => /dualwrite_outbox/.test(s))).toEqual([expect.stringMatching(/^INSERT INTO `dualwrite_outbox`/)]);
+      } finally {
+        await own.close();
+        await app.destroy();
+      }
+    } finally {
+      await fx.primary.query(`DROP USER '${user}'@'%'`);
+    }
+    expect((await published('reporting')).map((c) => c.key)).toEqual([['74', '1'], ['74', '2'], ['75', '1']]);
   });
 
   it('still writes the changes, and says so, when a transaction commits without the outbox write it was to carry', async () => {
