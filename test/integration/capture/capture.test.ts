@@ -256,7 +256,9 @@ describe.each(ENGINES)('capture on a %s primary', (engine: Engine) => {
     } finally {
       await fx.primary.query(`DROP USER '${user}'@'%'`);
     }
-    expect((await published('reporting')).map((c) => c.key)).toEqual([['74', '1'], ['74', '2'], ['75', '1']]);
+    // Two processes relay here (the restricted one and the fixture's): a change may be queued twice, which the apply's version gate makes harmless.
+    const keys = new Set((await published('reporting')).map((c) => c.key.join('/')));
+    expect([...keys].sort()).toEqual(['74/1', '74/2', '75/1']);
   });
 
   it('still writes the changes, and says so, when a transaction commits without the outbox write it was to carry', async () => {
