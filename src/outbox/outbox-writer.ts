@@ -80,10 +80,11 @@ export class OutboxWriter {
    * the transaction is small: saves one round trip per captured
    * transaction. The statement is built now, so a change captured after this
    * call would not be in it: call it last, from BeforeTransactionCommit.
-   * Returns undefined when it cannot (then call `write`); otherwise the pending write, which calls `onDone` once the COMMIT
-   * succeeded (with what `write` would return) or failed, and which its
-   * caller must `disarm()` if the transaction ends any other way. A failed
-   * INSERT fails the COMMIT, as a failed `write` fails the transaction.
+   * Returns undefined when it cannot (then call `write`); otherwise the
+   * pending write, which calls `onDone` once the COMMIT succeeded (with what
+   * `write` would return) or failed, and which its caller must `disarm()` if
+   * the transaction ends any other way. A failed INSERT fails the COMMIT, as
+   * a failed `write` fails the transaction.
    */
   writeAtCommit(
     queryRunner: QueryRunner,
