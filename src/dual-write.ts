@@ -88,9 +88,8 @@ export class DualWrite {
           entities,
           dialect,
           outbox: new OutboxWriter(dialect, OUTBOX_TABLE, {
-            notify: !config.relay.afterCommit,
+            relaysOwnCommits: config.relay.afterCommit,
             prepared: config.capture.preparedStatements,
-            returnRows: config.relay.afterCommit,
             logger,
           }),
           logger,

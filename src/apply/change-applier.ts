@@ -158,14 +158,11 @@ export class ChangeApplier {
   ): Promise<ApplyOutcome> {
     const sql = this.dialect.apply;
     const total: ApplyOutcome = { applied: 0, skipped: 0 };
-    const connection = await connections.acquire();
-    let open = false;
-    try {
+    return connections.run(async (connection) => {
       let pending: Array<Omit<Statement, 'params'> & { params?: unknown[] }> = [
         ...(sql.isolation ? [{ sql: `SET TRANSACTION ISOLATION LEVEL ${sql.isolation}` }] : []),
         { sql: 'START TRANSACTION' },
       ];
-      open = true;
       for (const name of names) {
         const entity = this.entities.get(name)!;
         const table = tables.get(name)!;
@@ -189,14 +186,8 @@ export class ChangeApplier {
         total.skipped += keys.length - winners.size;
       }
       await connection.queryAll([...pending, { sql: 'COMMIT' }]);
-      open = false;
       return total;
-    } catch (error) {
-      if (open) await connection.abort();
-      throw error;
-    } finally {
-      connection.release();
-    }
+    });
   }
 
   private async table(queryRunner: QueryRunner, name: string): Promise<TargetTable> {

@@ -35,22 +35,22 @@ export interface DriverConnection {
  * queued for a connection (at 1,000 saves/s commits reached Redis up to
  * 0.5 s late while the claim itself took 2 ms). The apply uses one on a
  * MySQL/MariaDB target, for its statements in two round trips a job (see
- * `queryAll`). Opened at the first `acquire`; `end()` closes it.
+ * `queryAll`). Opened at the first `run`; `end()` closes it.
  */
 export class DriverConnections {
   private pool?: Promise<DriverPool>;
   private ended = false;
 
   constructor(
-    private readonly primary: DataSource,
+    private readonly dataSource: DataSource,
     private readonly dialect: DialectName,
     private readonly size: number,
   ) {}
 
-  async acquire(): Promise<DriverConnection> {
+  private async acquire(): Promise<DriverConnection> {
     // A late caller (a poll in flight at shutdown) must not open a pool nobody will close.
     if (this.ended) throw new Error('These connections are closed.');
-    this.pool ??= openPool(this.primary, this.dialect, this.size);
+    this.pool ??= openPool(this.dataSource, this.dialect, this.size);
     let pool: DriverPool;
     try {
       pool = await this.pool;
@@ -59,6 +59,23 @@ export class DriverConnections {
       throw error;
     }
     return this.dialect === 'postgres' ? postgresConnection(pool as PgPool) : mysqlConnection(pool as MysqlPool);
+  }
+
+  /**
+   * Runs `work` on a connection of the pool, and releases it: after a
+   * failure, only once whatever transaction `work` left open is rolled back
+   * (`abort`).
+   */
+  async run<T>(work: (connection: DriverConnection) => Promise<T>): Promise<T> {
+    const connection = await this.acquire();
+    try {
+      return await work(connection);
+    } catch (error) {
+      await connection.abort();
+      throw error;
+    } finally {
+      connection.release();
+    }
   }
 
   async end(): Promise<void> {
@@ -112,8 +129,8 @@ interface PoolBuildingDriver {
   createConnectionOptions?(options: object, credentials: object): Record<string, unknown> | Promise<Record<string, unknown>>;
 }
 
-async function openPool(primary: DataSource, dialect: DialectName, size: number): Promise<DriverPool> {
-  const driver = primary.driver as unknown as PoolBuildingDriver;
+async function openPool(dataSource: DataSource, dialect: DialectName, size: number): Promise<DriverPool> {
+  const driver = dataSource.driver as unknown as PoolBuildingDriver;
   const options = driver.options;
   const credentials = options.replication?.master ?? options;
   if (dialect === 'postgres') {

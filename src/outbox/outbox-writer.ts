@@ -37,27 +37,27 @@ const ROWS_WITH_COMMIT = 50;
  */
 export class OutboxWriter {
   /**
-   * `notify: false` leaves out the PostgreSQL NOTIFY that wakes the workers'
-   * relay loops: for a process that relays its own commits (`relay.afterCommit`),
-   * where a worker's pass per commit would only race it for the same rows.
-   * The workers' polling still picks up what such a process leaves behind.
-   * `returnRows` (with `notify: false`): `write` returns the rows it wrote,
-   * with their sequences, where the engine can return them (`returnsSeqs`),
-   * so the process can relay them itself once they commit (`Relay.publish`).
+   * `relaysOwnCommits`: for a process that relays its own commits
+   * (`relay.afterCommit`). The PostgreSQL NOTIFY that wakes the workers'
+   * relay loops is left out (a worker's pass per commit would only race it
+   * for the same rows; their polling still picks up what it leaves behind),
+   * and `write` returns the rows it wrote, with their sequences, where the
+   * engine can return them (`returnsSeqs`), so the process can relay them
+   * itself once they commit (`Relay.publish`).
    */
   constructor(
     private readonly dialect: Dialect,
     private readonly table: string = OUTBOX_TABLE,
-    private readonly options: { notify?: boolean; prepared?: boolean; returnRows?: boolean; logger?: Logger } = {},
+    private readonly options: { relaysOwnCommits?: boolean; prepared?: boolean; logger?: Logger } = {},
   ) {}
 
   /** Set once the engine refused `insertAndCommit`'s procedure: every later COMMIT goes on its own. */
   private joinRefused = false;
 
-  /** Writes the changes; see `returnRows` for what it returns. */
+  /** Writes the changes; see `relaysOwnCommits` for what it returns. */
   async write(queryRunner: QueryRunner, changes: readonly CapturedChange[]): Promise<OutboxRow[] | undefined> {
     const sql = this.dialect.outbox;
-    const notify = this.options.notify ?? true;
+    const notify = this.notifies();
     const returning = this.returning();
     const written: OutboxRow[] = [];
     for (let start = 0; start < changes.length; start += ROWS_PER_STATEMENT) {
@@ -94,13 +94,13 @@ export class OutboxWriter {
     const insertAndCommit = this.dialect.outbox.insertAndCommit;
     if (!insertAndCommit || this.joinRefused || changes.length > ROWS_WITH_COMMIT || transactionDepth(queryRunner) !== 1 || queryRunner.isReleased) return undefined;
     const rows = changes.map(outboxValues);
-    const statement = insertAndCommit(this.table, rows, this.options.notify ?? true, this.returning());
+    const statement = insertAndCommit(this.table, rows, this.notifies(), this.returning());
     if (!statement) return undefined;
     return replaceNextCommit(queryRunner, async (query) => {
       let written: OutboxRow[] | undefined;
       try {
         try {
-          const result = statement.script ? await simpleQuery(queryRunner, statement.sql) : await query(statement.sql, statement.params);
+          const result = statement.script ? await script(queryRunner, statement.sql) : await query(statement.sql, statement.params);
           // One result per statement (script) or per result set (CALL): the INSERT's is the first.
           written = this.returning() ? rowsWithSeqs(rows, Array.isArray(result) ? result[0] : result) : undefined;
         } catch (error) {
@@ -124,8 +124,12 @@ export class OutboxWriter {
     });
   }
 
+  private notifies(): boolean {
+    return this.options.relaysOwnCommits !== true;
+  }
+
   private returning(): boolean {
-    return this.options.returnRows === true && this.options.notify === false && this.dialect.outbox.returnsSeqs === true;
+    return this.options.relaysOwnCommits === true && this.dialect.outbox.returnsSeqs === true;
   }
 }
 
@@ -149,21 +153,6 @@ function outboxValues(change: CapturedChange): Array<string | number | null> {
 }
 
 /**
- * A parameterless script on the query runner's own connection, logged like
- * TypeORM's queries; errors are TypeORM's QueryFailedError.
- */
-async function simpleQuery(queryRunner: QueryRunner, text: string): Promise<unknown> {
-  const client = (await queryRunner.connect()) as { query(text: string): Promise<unknown> };
-  queryRunner.connection.logger.logQuery(text, undefined, queryRunner);
-  try {
-    return await client.query(text);
-  } catch (error) {
-    queryRunner.connection.logger.logQueryError(error as Error, text, undefined, queryRunner);
-    throw new QueryFailedError(text, undefined, error as Error);
-  }
-}
-
-/**
  * The written rows with the sequences the INSERT returned. The outbox
  * assigns them in the order the rows are inserted, so the ascending
  * sequences belong to the rows in order, whatever order RETURNING lists them in.
@@ -184,11 +173,6 @@ function rowsWithSeqs(rows: ReadonlyArray<ReadonlyArray<string | number | null>>
   }));
 }
 
-/** pg's client, as the prepared outbox INSERT uses it. */
-interface PgClient {
-  query(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: unknown[] }>;
-}
-
 const statementNames = new Map<string, string>();
 
 /**
@@ -196,21 +180,35 @@ const statementNames = new Map<string, string>();
  * the transaction's own connection: its text is the same whatever the row
  * count, so the server parses and plans it once per connection instead of
  * once per commit (the unnest INSERT's planning cost about a quarter of a
- * small transaction). Logged like TypeORM's own queries; errors are
- * TypeORM's QueryFailedError, as `queryRunner.query` would throw.
+ * small transaction).
  */
-async function prepared(queryRunner: QueryRunner, text: string, values: unknown[]): Promise<unknown> {
+function prepared(queryRunner: QueryRunner, text: string, values: unknown[]): Promise<unknown> {
   let name = statementNames.get(text);
   if (name === undefined) {
     name = `dualwrite_outbox_${createHash('sha1').update(text).digest('hex').slice(0, 16)}`;
     statementNames.set(text, name);
   }
-  const client = (await queryRunner.connect()) as PgClient;
-  queryRunner.connection.logger.logQuery(text, values, queryRunner);
+  return onDriver(queryRunner, { name, text, values });
+}
+
+/** A parameterless script (several statements) on the transaction's own connection. */
+function script(queryRunner: QueryRunner, text: string): Promise<unknown> {
+  return onDriver(queryRunner, { text });
+}
+
+/**
+ * A query sent to the query runner's driver connection (pg's client) itself,
+ * where TypeORM's `query` cannot express it; logged like TypeORM's own
+ * queries, errors are TypeORM's QueryFailedError, as `queryRunner.query` throws.
+ */
+async function onDriver(queryRunner: QueryRunner, query: { name?: string; text: string; values?: unknown[] }): Promise<unknown> {
+  const client = (await queryRunner.connect()) as { query(config: typeof query): Promise<unknown> };
+  const logger = queryRunner.connection.logger;
+  logger.logQuery(query.text, query.values, queryRunner);
   try {
-    return await client.query({ name, text, values });
+    return await client.query(query);
   } catch (error) {
-    queryRunner.connection.logger.logQueryError(error as Error, text, values, queryRunner);
-    throw new QueryFailedError(text, values, error as Error);
+    logger.logQueryError(error as Error, query.text, query.values, queryRunner);
+    throw new QueryFailedError(query.text, query.values, error as Error);
   }
 }

@@ -88,25 +88,20 @@ export class Relay {
   /** One claim → enqueue → delete transaction; with `upTo`, of rows with sequences up to that only. */
   async relayOnce(upTo?: string): Promise<RelayPass> {
     const outbox = this.dialect.outbox;
-    const connection = await this.connections.acquire();
-    let open = false;
-    try {
+    return this.connections.run(async (connection) => {
       let rows: OutboxRow[];
       if (outbox.claimScript) {
         // BEGIN and the claim in one round trip (PostgreSQL).
-        open = true;
         rows = (await connection.query(outbox.claimScript(OUTBOX_TABLE, this.options.batchSize, upTo))) as unknown as OutboxRow[];
       } else {
         // The transaction and the claim in one round trip where the driver can (see `queryAll`).
         const claim = outbox.claim(OUTBOX_TABLE, this.options.batchSize, upTo);
         const begin = outbox.claimIsolation ? [`SET TRANSACTION ISOLATION LEVEL ${outbox.claimIsolation}`] : [];
-        open = true;
         const results = await connection.queryAll([...begin.map((sql) => ({ sql })), { sql: 'START TRANSACTION' }, claim]);
         rows = results[results.length - 1] as OutboxRow[];
       }
       if (rows.length === 0) {
         await connection.query('COMMIT');
-        open = false;
         return { rows: 0, jobs: 0 };
       }
       // DELETE … RETURNING returns rows in no particular order.
@@ -118,15 +113,9 @@ export class Relay {
         const deletion = outbox.delete(OUTBOX_TABLE, rows.map((r) => String(r.seq)));
         await connection.queryAll([deletion, { sql: 'COMMIT' }]);
       }
-      open = false;
       this.events?.emit('relayed', { rows: rows.length, jobs });
       return { rows: rows.length, jobs };
-    } catch (error) {
-      if (open) await connection.abort();
-      throw error;
-    } finally {
-      connection.release();
-    }
+    });
   }
 
   /**
@@ -229,15 +218,7 @@ export class Relay {
       const outbox = this.dialect.outbox;
       const deletion = outbox.deleteScript ? { sql: outbox.deleteScript(OUTBOX_TABLE, seqs), params: undefined } : outbox.delete(OUTBOX_TABLE, seqs);
       try {
-        const connection = await this.connections.acquire();
-        try {
-          await connection.query(deletion.sql, deletion.params);
-        } catch (error) {
-          await connection.abort();
-          throw error;
-        } finally {
-          connection.release();
-        }
+        await this.connections.run((connection) => connection.query(deletion.sql, deletion.params));
       } catch (error) {
         this.logger.warn({ err: error, rows: seqs.length }, 'relay could not delete the outbox rows of relayed changes; they will be relayed again (harmless: the version gate skips them)');
       }
@@ -295,13 +276,8 @@ export class Relay {
   /** The newest sequence in the outbox, or undefined when it is empty. */
   async newestSeq(): Promise<string | undefined> {
     if (this.closed) return undefined;
-    const connection = await this.connections.acquire();
-    try {
-      const [row] = await connection.query(this.dialect.outbox.newestSeq(OUTBOX_TABLE));
-      return row?.seq == null ? undefined : String(row.seq);
-    } finally {
-      connection.release();
-    }
+    const [row] = await this.connections.run((connection) => connection.query(this.dialect.outbox.newestSeq(OUTBOX_TABLE)));
+    return row?.seq == null ? undefined : String(row.seq);
   }
 
   private async runDrains(failures: number): Promise<number> {
