@@ -286,7 +286,7 @@ export class DualWrite {
     return name;
   }
 
-  /** Relays everything in the outbox now and waits for it; returns the rows moved. */
+  /** Relays everything in the outbox now and waits for it; returns the changes moved. */
   async flush(): Promise<number> {
     await this.relay.idle();
     return this.relay.drain();

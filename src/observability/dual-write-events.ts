@@ -17,7 +17,9 @@ export interface AppliedEvent {
 }
 
 export interface RelayedEvent {
+  /** Outbox rows (a row holds one change, or a batch of one transaction's changes of one entity). */
   rows: number;
+  changes: number;
   jobs: number;
 }
 

@@ -25,7 +25,7 @@ export class DualWriteMetrics {
   private readonly applyJobs: Counter<'target'>;
   private readonly latency: Histogram<'target'>;
   private readonly lastApplied: Gauge<'target'>;
-  private readonly relayedRows: Counter;
+  private readonly relayedChanges: Counter;
   private readonly relayedJobs: Counter;
   private readonly lag: Gauge<'target'>;
   private readonly queueJobs: Gauge<'target' | 'state'>;
@@ -62,7 +62,7 @@ export class DualWriteMetrics {
       labelNames: ['target'],
       registers,
     });
-    this.relayedRows = new Counter({ name: 'dualwrite_changes_relayed_total', help: 'Outbox rows moved to the queues by this process (one row is one captured change).', registers });
+    this.relayedChanges = new Counter({ name: 'dualwrite_changes_relayed_total', help: 'Captured changes moved from the outbox to the queues by this process.', registers });
     this.relayedJobs = new Counter({ name: 'dualwrite_relay_jobs_total', help: 'Apply jobs added to the queues by this process.', registers });
     this.lag = new Gauge({
       name: 'dualwrite_replication_lag_seconds',
@@ -147,7 +147,7 @@ export class DualWriteMetrics {
   }
 
   onRelayed(event: RelayedEvent): void {
-    this.relayedRows.inc(event.rows);
+    this.relayedChanges.inc(event.changes);
     this.relayedJobs.inc(event.jobs);
   }
 

@@ -1,6 +1,7 @@
 import type { Job } from 'bullmq';
 import type { DataSource } from 'typeorm';
 import { OUTBOX_TABLE } from '../../migrations/table-names';
+import { checkApplyJob } from '../queue/check-apply-job';
 import type { DeadLetterQueue } from '../dead-letter/dead-letter-queue';
 import type { Dialect } from '../dialect/dialect';
 import type { ApplyJobData } from '../queue/apply-job';
@@ -98,7 +99,8 @@ export async function deadLetterCount(deadLetters: DeadLetterQueue, target: stri
 function earliestCapture(jobs: ReadonlyArray<Job<ApplyJobData> | undefined>): number | null {
   let earliest: number | null = null;
   for (const job of jobs) {
-    for (const change of job?.data?.changes ?? []) {
+    if (!job?.data) continue;
+    for (const change of checkApplyJob(job.data, job.id).changes) {
       if (typeof change.capturedAt === 'number' && (earliest === null || change.capturedAt < earliest)) earliest = change.capturedAt;
     }
   }

@@ -37,3 +37,18 @@ export function keyString(key: readonly string[]): string {
 export function changeId(entity: string, version: string): string {
   return `${entity}#${version}`;
 }
+
+/**
+ * An outbox row holds up to this many changes of one entity from one
+ * transaction (a "batch" row; see OutboxWriter), and change `i` of the row
+ * with sequence `seq` has version `seq × 1000 + i`: versions stay bigints
+ * that grow with the outbox sequence, so every order the version gate
+ * relies on holds as it did with one row per change.
+ */
+export const CHANGES_PER_ROW = 1000;
+
+/** The version of the `index`-th change of the outbox row `seq` (decimal text, no leading zeros). */
+export function versionOf(seq: string, index: number): string {
+  if (!Number.isInteger(index) || index < 0 || index >= CHANGES_PER_ROW) throw new RangeError(`Change index ${index} is outside an outbox row (0…${CHANGES_PER_ROW - 1}).`);
+  return `${seq}${index < 10 ? '00' : index < 100 ? '0' : ''}${index}`;
+}

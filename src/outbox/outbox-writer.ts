@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import { QueryFailedError, type QueryRunner } from 'typeorm';
 import type { Dialect } from '../dialect/dialect';
 import { OUTBOX_TABLE } from '../../migrations/table-names';
-import type { ChangeOperation, RowImage } from './change';
-import { compareSeq, type OutboxRow } from '../relay/outbox-row';
+import { CHANGES_PER_ROW, type ChangeOperation, type RowImage } from './change';
+import { BATCH_OP, compareSeq, type OutboxRow } from '../relay/outbox-row';
 import { replaceNextCommit, transactionDepth } from '../capture/commit-hook';
 import type { Logger } from '../observability/logger';
 
@@ -30,10 +30,23 @@ const ROWS_PER_STATEMENT = 5000;
  */
 const ROWS_WITH_COMMIT = 50;
 
+/** Nor more changes than this: a bigger transaction's text is sent as parameters, not quoted into a script. */
+const CHANGES_WITH_COMMIT = 1000;
+
+/** An outbox row's values, in the order of the INSERT's columns (entity, op, pk, row_image, targets, captured_at, trace). */
+type OutboxValues = Array<string | number | null>;
+
 /**
  * Writes captured changes to the outbox through the caller's query runner,
  * so they commit or roll back with the entity writes: one multi-row INSERT
  * for all the changes of a transaction.
+ *
+ * A transaction's changes of one entity share outbox rows (`outboxRows`): a
+ * change alone is a row of its own, as it always was; two or more are
+ * "batch" rows of up to `CHANGES_PER_ROW` changes (`op` = 'batch', `pk` the
+ * list of their keys, `row_image` the list of the changes). PostgreSQL
+ * inserts one 100-change row in half the time of 100 rows, and a relay
+ * reads 50,000 changes in 50 rows ten times faster than in 50,000 rows.
  */
 export class OutboxWriter {
   /**
@@ -60,11 +73,11 @@ export class OutboxWriter {
     const notify = this.notifies();
     const returning = this.returning();
     const written: OutboxRow[] = [];
-    for (let start = 0; start < changes.length; start += ROWS_PER_STATEMENT) {
-      const chunk = changes.slice(start, start + ROWS_PER_STATEMENT);
-      const rows = chunk.map(outboxValues);
+    const all = outboxRows(changes);
+    for (let start = 0; start < all.length; start += ROWS_PER_STATEMENT) {
+      const rows = all.slice(start, start + ROWS_PER_STATEMENT);
       const params = sql.columnar ? rows[0].map((_, column) => rows.map((row) => row[column])) : rows.flat();
-      const text = sql.insert(this.table, chunk.length, notify, returning);
+      const text = sql.insert(this.table, rows.length, notify, returning);
       const result =
         sql.columnar && this.options.prepared !== false && queryRunner.isTransactionActive && !queryRunner.isReleased
           ? await prepared(queryRunner, text, params)
@@ -92,8 +105,9 @@ export class OutboxWriter {
     onDone: (error: unknown, rows?: OutboxRow[]) => void,
   ): ReturnType<typeof replaceNextCommit> | undefined {
     const insertAndCommit = this.dialect.outbox.insertAndCommit;
-    if (!insertAndCommit || this.joinRefused || changes.length > ROWS_WITH_COMMIT || transactionDepth(queryRunner) !== 1 || queryRunner.isReleased) return undefined;
-    const rows = changes.map(outboxValues);
+    if (!insertAndCommit || this.joinRefused || changes.length > CHANGES_WITH_COMMIT || transactionDepth(queryRunner) !== 1 || queryRunner.isReleased) return undefined;
+    const rows = outboxRows(changes);
+    if (rows.length > ROWS_WITH_COMMIT) return undefined;
     const statement = insertAndCommit(this.table, rows, this.notifies(), this.returning());
     if (!statement) return undefined;
     return replaceNextCommit(queryRunner, async (query) => {
@@ -139,8 +153,32 @@ function unusableRoutine(error: unknown): boolean {
   return code === 'ER_SP_DOES_NOT_EXIST' || code === 'ER_PROCACCESS_DENIED_ERROR';
 }
 
-/** An outbox row's values, in the order of the INSERT's columns. */
-function outboxValues(change: CapturedChange): Array<string | number | null> {
+/**
+ * The outbox rows of a transaction's changes (in capture order): the changes
+ * of each entity, in order, in rows of up to `CHANGES_PER_ROW`; the entities
+ * in the order they were first written. Only changes of the same key must
+ * keep their order (versions are compared per key), and a key belongs to
+ * one entity. Exported for tests.
+ */
+export function outboxRows(changes: readonly CapturedChange[]): OutboxValues[] {
+  if (changes.length === 1) return [singleRow(changes[0])];
+  const byEntity = new Map<string, CapturedChange[]>();
+  for (const change of changes) {
+    const list = byEntity.get(change.entity);
+    if (list) list.push(change);
+    else byEntity.set(change.entity, [change]);
+  }
+  const rows: OutboxValues[] = [];
+  for (const list of byEntity.values()) {
+    for (let start = 0; start < list.length; start += CHANGES_PER_ROW) {
+      const part = start === 0 && list.length <= CHANGES_PER_ROW ? list : list.slice(start, start + CHANGES_PER_ROW);
+      rows.push(part.length === 1 ? singleRow(part[0]) : batchRow(part));
+    }
+  }
+  return rows;
+}
+
+function singleRow(change: CapturedChange): OutboxValues {
   return [
     change.entity,
     change.op,
@@ -153,11 +191,32 @@ function outboxValues(change: CapturedChange): Array<string | number | null> {
 }
 
 /**
+ * A batch row: `pk` lists the keys; `row_image` lists the changes as the
+ * relay embeds them in apply jobs (`ChangeRun.changes`): op, key, row,
+ * capturedAt, and a trace only where it differs from the row's.
+ */
+function batchRow(changes: readonly CapturedChange[]): OutboxValues {
+  const first = changes[0];
+  const trace = first.trace ?? null;
+  const keys: string[] = [];
+  const items: string[] = [];
+  let capturedAt = first.capturedAt;
+  for (const change of changes) {
+    const key = JSON.stringify(change.key);
+    keys.push(key);
+    if (change.capturedAt < capturedAt) capturedAt = change.capturedAt;
+    const own = change.trace !== undefined && change.trace !== trace ? `,"trace":${JSON.stringify(change.trace)}` : '';
+    items.push(`{"op":"${change.op}","key":${key},"row":${change.row === null ? 'null' : JSON.stringify(change.row)},"capturedAt":${change.capturedAt}${own}}`);
+  }
+  return [first.entity, BATCH_OP, `[${keys.join(',')}]`, `[${items.join(',')}]`, first.targets, capturedAt, trace];
+}
+
+/**
  * The written rows with the sequences the INSERT returned. The outbox
  * assigns them in the order the rows are inserted, so the ascending
  * sequences belong to the rows in order, whatever order RETURNING lists them in.
  */
-function rowsWithSeqs(rows: ReadonlyArray<ReadonlyArray<string | number | null>>, result: unknown): OutboxRow[] {
+function rowsWithSeqs(rows: readonly OutboxValues[], result: unknown): OutboxRow[] {
   const returned = (Array.isArray(result) ? result : ((result as { rows?: unknown[] } | undefined)?.rows ?? [])) as Array<{ seq: string }>;
   if (returned.length !== rows.length) throw new Error(`The outbox INSERT returned ${returned.length} sequences for ${rows.length} rows.`);
   const seqs = returned.map((r) => String(r.seq)).sort(compareSeq);

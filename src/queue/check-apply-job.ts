@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { keyString, type Change } from '../outbox/change';
+import { CHANGES_PER_ROW, changeId, keyString, versionOf, type Change } from '../outbox/change';
+import { compareSeq } from '../relay/outbox-row';
 
 /** The longest row key the targets' version ledger holds (`row_key varchar(512)`). */
 export const MAX_ROW_KEY_LENGTH = 512;
@@ -42,7 +43,27 @@ export function checkApplyJob(data: unknown, jobId: string | undefined): Checked
     };
   }
   const checked: CheckedApplyJob = { changes: [], rejected: [] };
-  raw.forEach((item, index) => {
+  const items: unknown[] = [...raw];
+  const runs = isRecord(data) ? data.runs : undefined;
+  if (runs !== undefined) {
+    const list = Array.isArray(runs) ? runs : [runs];
+    list.forEach((run, index) => {
+      const problem = runProblemOf(run);
+      if (problem) {
+        checked.rejected.push(reject(run, job, raw.length + index, 'PAYLOAD_INVALID', `Run ${index + 1} of apply job ${job} is malformed: ${problem}. ${ADVICE}`));
+        return;
+      }
+      const r = run as { seq: string; entity: string; trace?: unknown; changes: unknown[] };
+      r.changes.forEach((item, i) => {
+        const version = versionOf(r.seq, i);
+        const own = isRecord(item) ? item : {};
+        items.push({ ...own, id: changeId(r.entity, version), entity: r.entity, version, ...(own.trace === undefined && r.trace !== undefined ? { trace: r.trace } : {}) });
+      });
+    });
+    // Single changes and runs interleave: the applier takes them in version order.
+    if (list.length > 0) items.sort((a, b) => compareSeq(versionText(a), versionText(b)));
+  }
+  items.forEach((item, index) => {
     const problem = problemOf(item);
     if (problem) {
       checked.rejected.push(reject(item, job, index, 'PAYLOAD_INVALID', `Change ${index + 1} of apply job ${job} is malformed: ${problem}. ${ADVICE}`));
@@ -70,6 +91,21 @@ const ADVICE =
   'Only the relay of typeorm-dualwrite writes these jobs (was it written by hand, or by another version?). ' +
   'It was kept as a dead letter: inspect it with `dualwrite dlq show <id>` and discard it; the primary still has the row, ' +
   'so `dualwrite reconcile --repair` brings the target up to date.';
+
+function runProblemOf(run: unknown): string | undefined {
+  if (!isRecord(run)) return `expected an object, got ${describe(run)}`;
+  if (typeof run.seq !== 'string' || !/^[1-9][0-9]{0,14}$/.test(run.seq)) return `"seq" must be an outbox sequence (decimal string), got ${describe(run.seq)}`;
+  if (typeof run.entity !== 'string' || run.entity === '') return `"entity" must be an entity name, got ${describe(run.entity)}`;
+  if (!Array.isArray(run.changes) || run.changes.length === 0 || run.changes.length > CHANGES_PER_ROW) {
+    return `"changes" must be a list of 1 to ${CHANGES_PER_ROW} changes, got ${describe(run.changes)}`;
+  }
+  return undefined;
+}
+
+/** A (possibly malformed) change's version for ordering; malformed ones sort first and are rejected anyway. */
+function versionText(item: unknown): string {
+  return isRecord(item) && typeof item.version === 'string' ? item.version : '';
+}
 
 function problemOf(item: unknown): string | undefined {
   if (!isRecord(item)) return `expected an object, got ${describe(item)}`;

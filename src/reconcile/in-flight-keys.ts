@@ -2,7 +2,9 @@ import type { Queue } from 'bullmq';
 import type { DataSource } from 'typeorm';
 import { OUTBOX_TABLE } from '../../migrations/table-names';
 import type { Dialect } from '../dialect/dialect';
-import { keyString, type Change } from '../outbox/change';
+import { keyString } from '../outbox/change';
+import { checkApplyJob } from '../queue/check-apply-job';
+import { BATCH_OP } from '../relay/outbox-row';
 import type { ApplyJobData } from '../queue/apply-job';
 
 /** Job states whose changes have not been applied yet, but will be. */
@@ -24,16 +26,20 @@ export async function inFlightKeys(
 ): Promise<Set<string>> {
   const keys = new Set<string>();
   const rows = (await primary.query(
-    `SELECT pk, targets FROM ${dialect.quoteTable(OUTBOX_TABLE)} WHERE entity = ${dialect.placeholder(1)}`,
+    `SELECT op, pk, targets FROM ${dialect.quoteTable(OUTBOX_TABLE)} WHERE entity = ${dialect.placeholder(1)}`,
     [entity],
-  )) as Array<{ pk: string; targets: string }>;
+  )) as Array<{ op: string; pk: string; targets: string }>;
   for (const row of rows) {
-    if (row.targets.split(',').includes(target)) keys.add(keyString(JSON.parse(row.pk) as string[]));
+    if (!row.targets.split(',').includes(target)) continue;
+    // A batch row's `pk` lists its changes' keys.
+    const pk = JSON.parse(row.pk) as string[] | string[][];
+    if (row.op === BATCH_OP) for (const key of pk as string[][]) keys.add(keyString(key));
+    else keys.add(keyString(pk as string[]));
   }
   const jobs = await queue.getJobs([...PENDING_STATES], 0, -1);
   for (const job of jobs) {
-    const changes: Change[] = job?.data?.changes ?? [];
-    for (const change of changes) if (change.entity === entity) keys.add(keyString(change.key));
+    if (!job?.data) continue;
+    for (const change of checkApplyJob(job.data, job.id).changes) if (change.entity === entity) keys.add(keyString(change.key));
   }
   return keys;
 }

@@ -1,4 +1,4 @@
-import { changeId } from '../outbox/change';
+import { changeId, versionOf } from '../outbox/change';
 
 /** An outbox row as the claim query returns it (either engine). */
 export interface OutboxRow {
@@ -12,53 +12,75 @@ export interface OutboxRow {
   trace: string | null;
 }
 
+/** The `op` of an outbox row that holds several changes (see OutboxWriter). */
+export const BATCH_OP = 'batch';
+
 /** Orders outbox sequences (decimal text without leading zeros) numerically. */
 export function compareSeq(a: string, b: string): number {
   return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
 }
 
 /**
- * A claimed change on its way to the queues. Its key and row image stay the
- * JSON text the outbox holds (capture wrote them with `JSON.stringify`):
- * the job data is built around that text (`changeJson`), never parsed and
- * re-serialized. `trace` may be re-pointed (relay spans) before that.
+ * A claimed outbox row on its way to the queues: one change, or a batch of
+ * changes (a `ChangeRun` in the job). Its JSON text stays the text the
+ * outbox holds (capture wrote it with `JSON.stringify`): the job data is
+ * built around it (`relayedJson`), never parsed and re-serialized. `trace`
+ * may be re-pointed (relay spans) before that.
  */
-export interface RelayedChange {
+export interface RelayedRow {
+  /** The first change's id (relay spans name changes by it). */
   id: string;
   entity: string;
-  op: 'upsert' | 'delete';
+  seq: string;
+  /** How many changes the row holds. */
+  count: number;
+  /** The first and the last change's versions. */
   version: string;
-  capturedAt: number;
+  lastVersion: string;
   trace?: string;
-  keyJson: string;
-  rowJson: string;
+  /** A single change: its op, key and row image JSON. */
+  single?: { op: 'upsert' | 'delete'; keyJson: string; rowJson: string; capturedAt: number };
+  /** A batch: the JSON list of its changes. */
+  changesJson?: string;
 }
 
-export function relayedChangeOfRow(row: OutboxRow): RelayedChange {
+export function relayedRowOf(row: OutboxRow): RelayedRow {
   const seq = String(row.seq);
-  const change: RelayedChange = {
-    id: changeId(row.entity, seq),
-    entity: row.entity,
-    op: row.op === 'delete' ? 'delete' : 'upsert',
-    version: seq,
-    capturedAt: Number(row.captured_at),
-    keyJson: jsonText(row.pk, '['),
-    rowJson: row.row_image === null ? 'null' : jsonText(row.row_image, '{'),
-  };
-  if (row.trace) change.trace = row.trace;
-  return change;
+  const version = versionOf(seq, 0);
+  const relayed: RelayedRow = { id: changeId(row.entity, version), entity: row.entity, seq, count: 1, version, lastVersion: version };
+  if (row.op === BATCH_OP) {
+    // The keys' list is only counted: the changes' text goes into the job as it is.
+    relayed.count = (JSON.parse(row.pk) as unknown[]).length;
+    relayed.lastVersion = versionOf(seq, relayed.count - 1);
+    relayed.changesJson = jsonText(row.row_image ?? '', '[');
+  } else {
+    relayed.single = {
+      op: row.op === 'delete' ? 'delete' : 'upsert',
+      keyJson: jsonText(row.pk, '['),
+      rowJson: row.row_image === null ? 'null' : jsonText(row.row_image, '{'),
+      capturedAt: Number(row.captured_at),
+    };
+  }
+  if (row.trace) relayed.trace = row.trace;
+  return relayed;
 }
 
 /**
- * The JSON of the `Change` (see outbox/change.ts) with the same members in
- * the same order as `JSON.stringify` of that object would give.
+ * The JSON of a relayed row as job data holds it: a single change as a
+ * `Change` (the same members in the same order as `JSON.stringify` of that
+ * object would give), a batch as a `ChangeRun`.
  */
-export function changeJson(c: RelayedChange): string {
-  return (
-    `{"id":${JSON.stringify(c.id)},"entity":${JSON.stringify(c.entity)},"op":"${c.op}","key":${c.keyJson},` +
-    `"version":"${c.version}","row":${c.rowJson},"capturedAt":${JSON.stringify(c.capturedAt)}` +
-    (c.trace === undefined ? '}' : `,"trace":${JSON.stringify(c.trace)}}`)
-  );
+export function relayedJson(r: RelayedRow): string {
+  const trace = r.trace === undefined ? '}' : `,"trace":${JSON.stringify(r.trace)}}`;
+  const entity = JSON.stringify(r.entity);
+  if (r.single) {
+    const c = r.single;
+    return (
+      `{"id":${JSON.stringify(r.id)},"entity":${entity},"op":"${c.op}","key":${c.keyJson},` +
+      `"version":"${r.version}","row":${c.rowJson},"capturedAt":${JSON.stringify(c.capturedAt)}${trace}`
+    );
+  }
+  return `{"seq":"${r.seq}","entity":${entity},"changes":${r.changesJson}${trace}`;
 }
 
 /**

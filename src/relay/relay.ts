@@ -7,7 +7,7 @@ import { APPLY_JOB, type ApplyJobData } from '../queue/apply-job';
 import { batchJobId } from '../queue/job-id';
 import type { QueueSet } from '../queue/queue-set';
 import type { DualWriteEvents } from '../observability/dual-write-events';
-import { changeJson, compareSeq, relayedChangeOfRow, type OutboxRow, type RelayedChange } from './outbox-row';
+import { compareSeq, relayedJson, relayedRowOf, type OutboxRow, type RelayedRow } from './outbox-row';
 import { rawJobData } from '../queue/raw-json-queue';
 import { startRelaySpans } from '../observability/tracing';
 import { DriverConnections } from '../dialect/driver-connections';
@@ -37,9 +37,10 @@ const COALESCE_MS = 5;
  */
 const DELETE_EVERY_MS = 50;
 
-/** What one relay pass moved. */
+/** What one relay pass (or `enqueue`) moved: outbox rows, the changes they held, and the jobs they became. */
 export interface RelayPass {
   rows: number;
+  changes: number;
   jobs: number;
 }
 
@@ -102,37 +103,40 @@ export class Relay {
       }
       if (rows.length === 0) {
         await connection.query('COMMIT');
-        return { rows: 0, jobs: 0 };
+        return { rows: 0, changes: 0, jobs: 0 };
       }
       // DELETE … RETURNING returns rows in no particular order.
       if (outbox.claimDeletes) rows.sort((a, b) => compareSeq(a.seq, b.seq));
-      const jobs = await this.enqueue(rows);
+      const pass = await this.enqueue(rows);
       if (outbox.claimDeletes) {
         await connection.query('COMMIT');
       } else {
         const deletion = outbox.delete(OUTBOX_TABLE, rows.map((r) => String(r.seq)));
         await connection.queryAll([deletion, { sql: 'COMMIT' }]);
       }
-      this.events?.emit('relayed', { rows: rows.length, jobs });
-      return { rows: rows.length, jobs };
+      this.events?.emit('relayed', pass);
+      return pass;
     });
   }
 
   /**
-   * Adds the apply jobs of these changes (in version order) to their
-   * targets' queues: one job per `jobSize` changes per target, with the
-   * relay's job options and ids. Resolves once Redis acknowledged every add;
-   * returns the number of jobs. The backfill adds its pages this way.
+   * Adds the apply jobs of these outbox rows' changes (in version order) to
+   * their targets' queues: per target, jobs of `jobSize` changes (whole rows:
+   * a batch row larger than that is a job of its own), with the relay's job
+   * options and ids. Resolves once Redis acknowledged every add. The
+   * backfill adds its pages this way.
    */
-  async enqueue(rows: readonly OutboxRow[]): Promise<number> {
-    const byTarget = new Map<string, RelayedChange[]>();
-    const traced: RelayedChange[] = [];
+  async enqueue(rows: readonly OutboxRow[]): Promise<RelayPass> {
+    const byTarget = new Map<string, RelayedRow[]>();
+    const traced: RelayedRow[] = [];
+    let changes = 0;
     for (const row of rows) {
-      const change = relayedChangeOfRow(row);
-      if (change.trace) traced.push(change);
+      const relayed = relayedRowOf(row);
+      changes += relayed.count;
+      if (relayed.trace) traced.push(relayed);
       for (const target of row.targets.split(',')) {
         const list = byTarget.get(target) ?? [];
-        list.push(change);
+        list.push(relayed);
         byTarget.set(target, list);
       }
     }
@@ -140,17 +144,17 @@ export class Relay {
     // A relay span per traced request; the jobs carry its traceparent, so the apply continues from it.
     const spans = startRelaySpans(traced);
     await Promise.all(
-      [...byTarget].map(([target, changes]) => {
+      [...byTarget].map(([target, relayed]) => {
         const bulk = [];
-        for (let start = 0; start < changes.length; start += this.options.jobSize) {
-          const slice = changes.slice(start, start + this.options.jobSize);
-          // The JSON of `{ target, changes }` (ApplyJobData), built around the outbox's JSON text.
-          const text = `{"target":${JSON.stringify(target)},"changes":[${slice.map(changeJson).join(',')}]}`;
+        for (let start = 0; start < relayed.length; ) {
+          let end = start;
+          for (let changes = 0; end < relayed.length && (end === start || changes + relayed[end].count <= this.options.jobSize); end++) changes += relayed[end].count;
           bulk.push({
             name: APPLY_JOB,
-            data: rawJobData<ApplyJobData>(text),
-            opts: { ...this.options.jobOptions, jobId: batchJobId(target, slice.map((c) => c.version)) },
+            data: rawJobData<ApplyJobData>(applyJobJson(target, relayed.slice(start, end))),
+            opts: { ...this.options.jobOptions, jobId: batchJobId(target, relayed.slice(start, end).map((r) => r.version), relayed[end - 1].lastVersion) },
           });
+          start = end;
         }
         jobs += bulk.length;
         return this.queues.get(target).addBulk(bulk);
@@ -160,7 +164,7 @@ export class Relay {
       throw error;
     });
     spans.end();
-    return jobs;
+    return { rows: rows.length, changes, jobs };
   }
 
   /**
@@ -192,8 +196,7 @@ export class Relay {
       const rows = this.pending;
       this.pending = [];
       try {
-        const jobs = await this.enqueue(rows);
-        this.events?.emit('relayed', { rows: rows.length, jobs });
+        this.events?.emit('relayed', await this.enqueue(rows));
         for (const row of rows) this.deletions.push(row.seq);
         this.deleting ??= this.runDeletions();
       } catch (error) {
@@ -228,23 +231,23 @@ export class Relay {
 
   /**
    * Relays until the outbox is empty (or only holds rows other relays have
-   * claimed). Behind a backlog (the first pass claimed a full batch), two
+   * claimed); returns how many changes it relayed. Behind a backlog (the first pass claimed a full batch), two
    * passes run at once on two connections, so one claims while the other
    * waits for Redis; SKIP LOCKED keeps their rows apart.
    */
   async drain(upTo?: string): Promise<number> {
     const first = await this.relayOnce(upTo);
-    if (first.rows < this.options.batchSize) return first.rows;
+    if (first.rows < this.options.batchSize) return first.changes;
     const loop = async (): Promise<number> => {
       let total = 0;
       for (;;) {
         const pass = await this.relayOnce(upTo);
-        total += pass.rows;
+        total += pass.changes;
         if (pass.rows < this.options.batchSize) return total;
       }
     };
     const [a, b] = await Promise.all([loop(), loop()]);
-    return first.rows + a + b;
+    return first.changes + a + b;
   }
 
   /**
@@ -345,4 +348,15 @@ export class Relay {
       await running.catch(() => undefined);
     }
   }
+}
+
+/**
+ * The JSON of `{ target, changes, runs? }` (ApplyJobData): single changes in
+ * `changes`, batch rows as `runs`, built around the outbox's JSON text.
+ */
+function applyJobJson(target: string, rows: readonly RelayedRow[]): string {
+  const singles: string[] = [];
+  const runs: string[] = [];
+  for (const row of rows) (row.single ? singles : runs).push(relayedJson(row));
+  return `{"target":${JSON.stringify(target)},"changes":[${singles.join(',')}]${runs.length > 0 ? `,"runs":[${runs.join(',')}]` : ''}}`;
 }

@@ -16,6 +16,7 @@ import { dialectFor } from '../../src/dialect/dialect-for';
 import { decodeValue } from '../../src/apply/value-decoder';
 import { encodeValue } from '../../src/outbox/value-codec';
 import { OutboxWriter, type CapturedChange } from '../../src/outbox/outbox-writer';
+import { checkApplyJob } from '../../src/queue/check-apply-job';
 import { createDatabase, dataSource, type Engine, type TestDatabase } from '../support/databases';
 import { queuePrefix, removeQueues, REDIS } from '../support/redis';
 import { benchEntities, item } from './bench-entities';
@@ -153,7 +154,7 @@ async function benchRelay(engine: Engine): Promise<void> {
     await fillOutbox(dw, s.primary, total, round);
     ours.push(await timed(() => dw.flush()));
     const jobs = await queue.getJobs(['waiting'], 0, -1, true);
-    const changes = jobs.reduce((n, j) => n + (j.data as { changes: unknown[] }).changes.length, 0);
+    const changes = jobs.reduce((n, j) => n + checkApplyJob(j.data, j.id).changes.length, 0);
     if (changes !== total) throw new Error(`relay bench: ${changes} changes in the queue, expected ${total}`);
     const payloads = jobs.map((j) => ({ name: j.name, data: j.data, opts: { jobId: `raw-${j.id}`, attempts: 10, removeOnComplete: true } }));
     base.push(await timed(() => rawQueue.addBulk(payloads)));

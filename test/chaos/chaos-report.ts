@@ -52,7 +52,7 @@ export interface ChaosReport {
   driftBeforeRepair: Record<string, Drift>;
   /** Of those, the ones a Redis loss cannot explain (last change captured after it): must be none. */
   unexplainedBeforeRepair: string[];
-  /** Outbox rows written (audit copy), before the repair: the writers' committed changes plus the seeded hot rows. */
+  /** Changes written to the outbox (audit copy), before the repair: the writers' committed changes plus the seeded hot rows. */
   captured: number;
   /** Every target equal to the primary before the manual `reconcile --repair` (the workers' own recovery after the Redis loss did it). */
   convergedBeforeManualRepair: boolean;
@@ -92,7 +92,7 @@ export function formatReport(r: ChaosReport): string {
       `${r.tally.inserts} inserts, ${r.tally.updates} updates, ${r.tally.deletes} deletes, ${r.tally.reinserts} delete-then-reinserts, ${r.tally.counterUpdates} hot-row updates; ` +
       `${r.tally.rolledBack} transactions (${r.tally.rolledBackChanges} writes) rolled back on purpose, ${r.tally.failed} failed (deadlock / killed session)`,
     `faults injected:      ${Object.values(r.faults).reduce((a, b) => a + b, 0)} — ${Object.entries(r.faults).map(([k, n]) => `${k}: ${n}`).join(', ')}; ${r.sessionsKilled} sessions killed; ${r.workerExitsOnTheirOwn} worker starts failed (target down) and were retried`,
-    `changes captured:     ${r.captured} outbox rows (a delete-then-reinsert in one transaction is captured as one change; + ${COUNTERS} seeded hot rows)`,
+    `changes captured:     ${r.captured} (a delete-then-reinsert in one transaction is captured as one change; + ${COUNTERS} seeded hot rows)`,
     `before repair:        ${describeDrift(r.driftBeforeRepair)}`,
     `  not explained by the Redis loss: ${r.unexplainedBeforeRepair.length}${r.unexplainedBeforeRepair.length ? ` [${r.unexplainedBeforeRepair.slice(0, 3).join('; ')}]` : ''}`,
     `self-healed:          ${r.convergedBeforeManualRepair ? 'yes: the targets had converged before the manual reconcile --repair (workers\' recovery after the Redis loss)' : 'no: the manual reconcile --repair was needed'}`,

@@ -3,7 +3,7 @@ import { DataSource, type DataSourceOptions } from 'typeorm';
 import { dialectFor } from '../../src/dialect/dialect-for';
 import type { ReplicatedEntity } from '../../src/metadata/replicated-entity';
 import { snapshot } from '../support/compare';
-import { ledgerKeyOf, ledgerRows, type LedgerRow } from '../integration/faults/convergence';
+import { auditedChanges, ledgerKeyOf, ledgerRows, type LedgerRow } from '../integration/faults/convergence';
 
 /**
  * The soak's own full comparison of a target with the primary's final state,
@@ -73,7 +73,7 @@ export async function compareWithPrimary(primary: DataSource, targetOptions: Dat
  */
 export function unexplainedDrift(
   drift: Record<string, Drift>,
-  lastCaptured: Map<string, { seq: bigint; op: string }>,
+  lastCaptured: Map<string, { seq: bigint; version: bigint; op: string }>,
   watermark: bigint | undefined,
   ledgers: Record<string, Map<string, LedgerRow>>,
 ): string[] {
@@ -85,7 +85,7 @@ export function unexplainedDrift(
       const ledger = entry ? `target ledger v${entry.version}${entry.deleted ? ' (tombstone)' : ''}` : 'no target ledger entry';
       if (last === undefined) out.push(`${target} ${entity} ${key}: ${kind}, but no change of this key was ever captured; ${ledger}`);
       else if (watermark === undefined || last.seq > watermark) {
-        out.push(`${target} ${entity} ${key}: ${kind}; last change ${last.op} v${last.seq}, captured after Redis lost its data (watermark v${watermark ?? 'none'}); ${ledger}`);
+        out.push(`${target} ${entity} ${key}: ${kind}; last change ${last.op} v${last.version} (outbox row ${last.seq}), captured after Redis lost its data (watermark: outbox row ${watermark ?? 'none'}); ${ledger}`);
       }
     }
   }
@@ -103,15 +103,12 @@ export async function ledgerOf(options: DataSourceOptions, targetName: string): 
   }
 }
 
-/** Sequence of each key's last captured change, from the audit copy of the outbox (see `auditOutbox`). */
-export async function lastCapturedChanges(primary: DataSource, auditTable: string): Promise<Map<string, { seq: bigint; op: string }>> {
-  const d = dialectFor(primary, { primary: true });
-  const rows = (await primary.query(`SELECT entity, pk, op, seq FROM ${d.quoteTable(auditTable)}`)) as Array<Record<string, string>>;
-  const out = new Map<string, { seq: bigint; op: string }>();
-  for (const r of rows) {
-    const id = `${r.entity} ${(JSON.parse(r.pk) as unknown[]).map(String).join('|')}`;
-    const seq = BigInt(r.seq);
-    if (!out.has(id) || out.get(id)!.seq < seq) out.set(id, { seq, op: r.op });
+/** Each key's last captured change (its outbox row's sequence, and its op), from the audit copy of the outbox (see `auditOutbox`). */
+export async function lastCapturedChanges(primary: DataSource): Promise<Map<string, { seq: bigint; version: bigint; op: string }>> {
+  const out = new Map<string, { seq: bigint; version: bigint; op: string }>();
+  for (const c of await auditedChanges(primary)) {
+    const id = `${c.entity} ${c.key.map(String).join('|')}`;
+    if (!out.has(id) || out.get(id)!.version < c.version) out.set(id, { seq: c.seq, version: c.version, op: c.op });
   }
   return out;
 }

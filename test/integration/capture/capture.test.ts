@@ -167,8 +167,34 @@ describe.each(ENGINES)('capture on a %s primary', (engine: Engine) => {
       }),
     );
     expect(statements.filter((s) => /INSERT INTO [`"]cap_line[`"]/.test(s))).toHaveLength(1);
-    expect(statements.filter((s) => /INSERT INTO [`"]dualwrite_outbox[`"]/.test(s))).toHaveLength(1);
-    expect(await published('reporting')).toHaveLength(100);
+    // One batch row for the 100 changes of one entity: with the COMMIT (PostgreSQL's literal script, MariaDB's procedure).
+    expect(statements.filter((s) => /dualwrite_outbox/.test(s))).toEqual([
+      engine === 'postgres' ? expect.stringMatching(/^INSERT INTO "dualwrite_outbox" .* VALUES \('OrderLine', 'batch', .*; COMMIT$/s) : expect.stringMatching(/^CALL `dualwrite_outbox_commit`\(/),
+    ]);
+    const changes = await published('reporting');
+    expect(changes.map((c) => c.key)).toEqual(Array.from({ length: 100 }, (_, i) => ['50', String(i)]));
+    // Versions: the row's sequence × 1000 + the change's place in it.
+    const base = BigInt(changes[0].version);
+    expect(base % 1000n).toBe(0n);
+    expect(changes.map((c) => c.version)).toEqual(changes.map((_, i) => String(base + BigInt(i))));
+    expect(changes.map((c) => c.id)).toEqual(changes.map((c) => `OrderLine#${c.version}`));
+  });
+
+  it('writes each entity\'s changes of a transaction to a row of its own, in capture order', async () => {
+    await fx.primary.transaction(async (m) => {
+      await m.save(OrderLine, { orderId: 51, lineNo: 1, sku: 'a' });
+      await m.save(Order, m.create(Order, { customer: 'x', total: '1.00', cardNumber: '4111111111111111', address: { city: 'Oslo', zip: null } }));
+      await m.save(OrderLine, { orderId: 51, lineNo: 2, sku: 'b' });
+      await m.save(OrderLine, { orderId: 51, lineNo: 3, sku: 'c' });
+    });
+    const changes = await published('reporting');
+    const lines = changes.filter((c) => c.entity === 'OrderLine');
+    const order = changes.find((c) => c.entity === 'Order')!;
+    expect(lines.map((c) => c.row?.sku)).toEqual(['a', 'b', 'c']);
+    // One row for the lines (versions base, base + 1, base + 2), the next for the order.
+    const base = BigInt(lines[0].version);
+    expect(lines.map((c) => BigInt(c.version) - base)).toEqual([0n, 1n, 2n]);
+    expect(BigInt(order.version)).toBe(base + 1000n);
   });
 
   (engine === 'postgres' ? it : it.skip)('prepares the outbox INSERT unless capture.preparedStatements is false (poolers without prepared statements)', async () => {
@@ -179,8 +205,8 @@ describe.each(ENGINES)('capture on a %s primary', (engine: Engine) => {
       await primary.initialize();
       const own = await DualWrite.start(fx.config({ primary, capture }));
       try {
-        // 60 rows: more than ride in the COMMIT's round trip (those are literal VALUES, never prepared).
-        await primary.getRepository(OrderLine).save(Array.from({ length: 60 }, (_, i) => ({ orderId, lineNo: i + 1, sku: 'p' })));
+        // 1,001 changes: more than ride in the COMMIT's round trip (that is a literal script, never prepared).
+        await primary.getRepository(OrderLine).save(Array.from({ length: 1001 }, (_, i) => ({ orderId, lineNo: i + 1, sku: 'p' })));
         const rows: Array<{ name: string }> = await primary.query('SELECT name FROM pg_prepared_statements');
         return rows.map((r) => r.name).filter((n) => n.startsWith('dualwrite_outbox_'));
       } finally {
@@ -192,7 +218,7 @@ describe.each(ENGINES)('capture on a %s primary', (engine: Engine) => {
     expect(await preparedOutboxStatements({ preparedStatements: false }, 61)).toEqual([]);
     dw = await DualWrite.start(fx.config({ logger: logs.logger }));
     const keys = (await published('reporting')).map((c) => c.key);
-    expect(keys).toEqual(expect.arrayContaining([['60', '1'], ['60', '60'], ['61', '1'], ['61', '60']]));
+    expect(keys).toEqual(expect.arrayContaining([['60', '1'], ['60', '1001'], ['61', '1'], ['61', '1001']]));
   });
 
   it('sends a small transaction\'s outbox rows in its COMMIT\'s round trip, with any text intact', async () => {
@@ -209,10 +235,15 @@ describe.each(ENGINES)('capture on a %s primary', (engine: Engine) => {
     expect(change.row!.sku).toBe(sku);
   });
 
-  (engine === 'mariadb' ? it : it.skip)('on MariaDB, sends the INSERT on its own for more than one change, or without the commit procedure', async () => {
-    const twoLines = () =>
-      statementsOf(fx.primary, () => fx.primary.getRepository(OrderLine).save([{ orderId: 72, lineNo: 1, sku: 'a' }, { orderId: 72, lineNo: 2, sku: 'b' }]));
-    const two = await twoLines();
+  (engine === 'mariadb' ? it : it.skip)('on MariaDB, sends the INSERT on its own for more than one outbox row, or without the commit procedure', async () => {
+    const twoEntities = () =>
+      statementsOf(fx.primary, () =>
+        fx.primary.transaction(async (m) => {
+          await m.save(OrderLine, [{ orderId: 72, lineNo: 1, sku: 'a' }, { orderId: 72, lineNo: 2, sku: 'b' }]);
+          await m.save(Order, m.create(Order, { customer: 'y', total: '1.00', cardNumber: '4111111111111111', address: { city: 'Oslo', zip: null } }));
+        }),
+      );
+    const two = await twoEntities();
     expect(two.filter((s) => /dualwrite_outbox/.test(s))).toEqual([expect.stringMatching(/^INSERT INTO `dualwrite_outbox`/)]);
     expect(two).toContain('COMMIT');
     // A primary migrated before the procedure existed (or without the CREATE ROUTINE privilege).
@@ -222,7 +253,7 @@ describe.each(ENGINES)('capture on a %s primary', (engine: Engine) => {
     const one = await statementsOf(fx.primary, () => fx.primary.getRepository(OrderLine).save({ orderId: 73, lineNo: 1, sku: 'c' }));
     expect(one.filter((s) => /dualwrite_outbox/.test(s))).toEqual([expect.stringMatching(/^INSERT INTO `dualwrite_outbox`/)]);
     expect(one).toContain('COMMIT');
-    expect((await published('reporting')).map((c) => c.key)).toEqual([['72', '1'], ['72', '2'], ['73', '1']]);
+    expect((await published('reporting')).filter((c) => c.entity === 'OrderLine').map((c) => c.key)).toEqual([['72', '1'], ['72', '2'], ['73', '1']]);
   });
 
   (engine === 'mariadb' ? it : it.skip)('on MariaDB, commits and captures when the procedure is dropped under a running process, or its user may not see it', async () => {

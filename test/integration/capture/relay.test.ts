@@ -163,11 +163,11 @@ describe.each(ENGINES)('relay on a %s primary', (engine: Engine) => {
     try {
       const repo = fx.primary.getRepository(Order);
       const order = (customer: string) => repo.create({ customer, total: '1.00', cardNumber: SECRET, address: { city: 'Oslo', zip: null } });
-      await repo.save([order('a'), order('b')]);
+      await repo.save([order('a'), order('b')]); // one outbox row of two changes
       const seen = await dw.relay.newestSeq();
       expect(seen).toMatch(/^\d+$/);
       await repo.save(order('c'));
-      expect(await dw.relay.drain(seen)).toBe(2);
+      expect(await dw.relay.drain(seen)).toBe(2); // changes
       expect(await outboxCount(fx.primary)).toBe(1);
       expect((await queuedChanges(fx.prefix, 'reporting')).map((c) => c.row?.customer)).toEqual(['a', 'b']);
       expect(await dw.relay.drain()).toBe(1);

@@ -87,15 +87,42 @@ const AUDIT_TABLE = 'fault_outbox_audit';
  */
 export async function auditOutbox(primary: DataSource): Promise<void> {
   if (dialectFor(primary, { primary: true }).name === 'postgres') {
-    await primary.query(`CREATE TABLE "${AUDIT_TABLE}" (seq bigint NOT NULL, entity varchar(255) NOT NULL, op varchar(8) NOT NULL, pk text NOT NULL)`);
+    await primary.query(`CREATE TABLE "${AUDIT_TABLE}" (seq bigint NOT NULL, entity varchar(255) NOT NULL, op varchar(8) NOT NULL, pk text NOT NULL, row_image text NULL)`);
     await primary.query(`CREATE FUNCTION "${AUDIT_TABLE}_copy"() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN INSERT INTO "${AUDIT_TABLE}" VALUES (NEW.seq, NEW.entity, NEW.op, NEW.pk); RETURN NEW; END $$`);
+      BEGIN INSERT INTO "${AUDIT_TABLE}" VALUES (NEW.seq, NEW.entity, NEW.op, NEW.pk, NEW.row_image); RETURN NEW; END $$`);
     await primary.query(`CREATE TRIGGER "${AUDIT_TABLE}_copy" AFTER INSERT ON "${OUTBOX_TABLE}" FOR EACH ROW EXECUTE FUNCTION "${AUDIT_TABLE}_copy"()`);
   } else {
-    await primary.query(`CREATE TABLE \`${AUDIT_TABLE}\` (seq bigint NOT NULL, entity varchar(255) NOT NULL, op varchar(8) NOT NULL, pk text NOT NULL) ENGINE=InnoDB`);
+    await primary.query(`CREATE TABLE \`${AUDIT_TABLE}\` (seq bigint NOT NULL, entity varchar(255) NOT NULL, op varchar(8) NOT NULL, pk text NOT NULL, row_image longtext NULL) ENGINE=InnoDB`);
     await primary.query(`CREATE TRIGGER \`${AUDIT_TABLE}_copy\` AFTER INSERT ON \`${OUTBOX_TABLE}\` FOR EACH ROW
-      INSERT INTO \`${AUDIT_TABLE}\` VALUES (NEW.seq, NEW.entity, NEW.op, NEW.pk)`);
+      INSERT INTO \`${AUDIT_TABLE}\` VALUES (NEW.seq, NEW.entity, NEW.op, NEW.pk, NEW.row_image)`);
   }
+}
+
+/** One captured change, as the audit copy of the outbox holds it: a batch row's changes each on their own. */
+export interface AuditedChange {
+  entity: string;
+  key: string[];
+  /** The outbox row's sequence, and the change's version in it. */
+  seq: bigint;
+  version: bigint;
+  op: 'upsert' | 'delete';
+}
+
+/** Every change in the audit copy of the outbox (see `auditOutbox`). */
+export async function auditedChanges(primary: DataSource): Promise<AuditedChange[]> {
+  const d = dialectFor(primary, { primary: true });
+  const rows = (await primary.query(`SELECT seq, entity, op, pk, row_image FROM ${d.quoteTable(AUDIT_TABLE)}`)) as Array<Record<string, string>>;
+  const out: AuditedChange[] = [];
+  for (const r of rows) {
+    const seq = BigInt(r.seq);
+    if (r.op === 'batch') {
+      const changes = JSON.parse(r.row_image) as Array<{ op: 'upsert' | 'delete'; key: string[] }>;
+      changes.forEach((c, i) => out.push({ entity: r.entity, key: c.key, seq, version: seq * 1000n + BigInt(i), op: c.op }));
+    } else {
+      out.push({ entity: r.entity, key: JSON.parse(r.pk) as string[], seq, version: seq * 1000n, op: r.op as 'upsert' | 'delete' });
+    }
+  }
+  return out;
 }
 
 /**
@@ -104,14 +131,11 @@ export async function auditOutbox(primary: DataSource): Promise<void> {
  * more, no less, and there is no entry for a row never written.
  */
 export async function ledgerVersionMismatches(primary: DataSource, target: DataSource, targetName: string): Promise<{ rows: number; problems: string[] }> {
-  const d = dialectFor(primary, { primary: true });
-  const audit = (await primary.query(`SELECT seq, entity, op, pk FROM ${d.quoteTable(AUDIT_TABLE)}`)) as Array<Record<string, string>>;
   const expected = new Map<string, { version: bigint; deleted: boolean }>();
-  for (const a of audit) {
-    const key = JSON.parse(a.pk) as string[];
-    const id = `${a.entity} ${key.length === 1 ? key[0] : JSON.stringify(key)}`;
+  for (const a of await auditedChanges(primary)) {
+    const id = `${a.entity} ${a.key.length === 1 ? a.key[0] : JSON.stringify(a.key)}`;
     const seen = expected.get(id);
-    if (!seen || BigInt(a.seq) > seen.version) expected.set(id, { version: BigInt(a.seq), deleted: a.op === 'delete' });
+    if (!seen || a.version > seen.version) expected.set(id, { version: a.version, deleted: a.op === 'delete' });
   }
   const ledger = new Map((await ledgerRows(target, targetName)).map((l) => [`${l.entity} ${l.key}`, { version: BigInt(l.version), deleted: l.deleted }]));
   const problems: string[] = [];
