@@ -2,9 +2,10 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
 import { OUTBOX_TABLE } from './table-names';
 
 /**
- * The outbox on the PRIMARY database. `seq` is each change's version: it is
- * allocated while the entity write still holds the row lock, so later writers
- * of the same row get a greater value. Add this class to the primary
+ * The outbox on the PRIMARY database. A row holds one change, or a batch of
+ * one transaction's changes of one entity (`op` = 'batch'); its `seq` gives
+ * their versions (`seq × 1000 + place`): it is allocated while the entity
+ * writes still hold their row locks, so later writers of a row get a greater value. Add this class to the primary
  * DataSource's `migrations`, or run `dualwrite migrate`.
  */
 export class CreateDualWriteOutbox1764400000000 implements MigrationInterface {
