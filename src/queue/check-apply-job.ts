@@ -28,6 +28,17 @@ export interface CheckedApplyJob {
  * wrong, so the worker can keep it as a dead letter and apply the rest.
  */
 export function checkApplyJob(data: unknown, jobId: string | undefined): CheckedApplyJob {
+  // The worker reads a job twice (its spans, then the apply): once is enough.
+  const cached = isRecord(data) ? checkedJobs.get(data) : undefined;
+  if (cached && cached.jobId === jobId) return { changes: [...cached.checked.changes], rejected: [...cached.checked.rejected] };
+  const checked = check(data, jobId);
+  if (isRecord(data)) checkedJobs.set(data, { jobId, checked });
+  return { changes: [...checked.changes], rejected: [...checked.rejected] };
+}
+
+const checkedJobs = new WeakMap<object, { jobId: string | undefined; checked: CheckedApplyJob }>();
+
+function check(data: unknown, jobId: string | undefined): CheckedApplyJob {
   const job = jobId ?? '(no id)';
   const raw = isRecord(data) ? data.changes : undefined;
   if (!Array.isArray(raw)) {
@@ -55,13 +66,18 @@ export function checkApplyJob(data: unknown, jobId: string | undefined): Checked
       }
       const r = run as { seq: string; entity: string; trace?: unknown; changes: unknown[] };
       r.changes.forEach((item, i) => {
+        // Not an object: rejected below, as a malformed single change would be.
+        if (!isRecord(item)) return items.push(item);
+        // A literal of one shape (not a spread): a job holds up to a thousand of them.
         const version = versionOf(r.seq, i);
-        const own = isRecord(item) ? item : {};
-        items.push({ ...own, id: changeId(r.entity, version), entity: r.entity, version, ...(own.trace === undefined && r.trace !== undefined ? { trace: r.trace } : {}) });
+        const change: Change = { id: changeId(r.entity, version), entity: r.entity, op: item.op as Change['op'], key: item.key as string[], version, row: item.row as Change['row'], capturedAt: item.capturedAt as number };
+        const trace = item.trace ?? r.trace;
+        if (trace !== undefined) change.trace = trace as string;
+        items.push(change);
       });
     });
     // Single changes and runs interleave: the applier takes them in version order.
-    if (list.length > 0) items.sort((a, b) => compareSeq(versionText(a), versionText(b)));
+    if (!inVersionOrder(items)) items.sort((a, b) => compareSeq(versionText(a), versionText(b)));
   }
   items.forEach((item, index) => {
     const problem = problemOf(item);
@@ -100,6 +116,11 @@ function runProblemOf(run: unknown): string | undefined {
     return `"changes" must be a list of 1 to ${CHANGES_PER_ROW} changes, got ${describe(run.changes)}`;
   }
   return undefined;
+}
+
+function inVersionOrder(items: readonly unknown[]): boolean {
+  for (let i = 1; i < items.length; i++) if (compareSeq(versionText(items[i - 1]), versionText(items[i])) > 0) return false;
+  return true;
 }
 
 /** A (possibly malformed) change's version for ordering; malformed ones sort first and are rejected anyway. */

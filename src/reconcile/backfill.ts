@@ -2,8 +2,9 @@ import { OUTBOX_TABLE } from '../../migrations/table-names';
 import type { QueryRunner } from 'typeorm';
 import { dialectFor } from '../dialect/dialect-for';
 import { DualWriteError } from '../errors/dual-write-error';
-import type { RowImage } from '../outbox/change';
-import { OutboxWriter, type CapturedChange } from '../outbox/outbox-writer';
+import { CHANGES_PER_ROW, type RowImage } from '../outbox/change';
+import { OutboxWriter, outboxRows, type CapturedChange } from '../outbox/outbox-writer';
+import type { OutboxRow } from '../relay/outbox-row';
 import { classifyError } from '../errors/classify-error';
 import { encodeValue } from '../outbox/value-codec';
 import { ProgressStore } from './progress-store';
@@ -21,7 +22,7 @@ export interface BackfillOptions {
   target: string;
   /** Start from the first row instead of resuming an interrupted backfill. @defaultValue false */
   restart?: boolean;
-  /** Rows per primary transaction (PostgreSQL: one locking read that also takes their versions; MySQL/MariaDB: a locking read and an outbox INSERT). @defaultValue 2000 */
+  /** Rows per primary transaction (PostgreSQL: a locking read, after taking their versions; MySQL/MariaDB: a locking read and an outbox INSERT). @defaultValue 2000 */
   pageSize?: number;
   /**
    * Changes that may wait in the outbox and the target's queue before the
@@ -71,19 +72,22 @@ interface BackfillState {
 /**
  * Copies every existing row of an entity into a target while the
  * application keeps writing, through the normal path: page by page, a
- * locking read of the next rows in key order, in one primary transaction
- * that also gives each row a fresh version from the outbox's own sequence.
- * A write of the same row that commits later waits for that row lock, so it
+ * locking read of the next rows in key order, each row with a fresh version
+ * from the outbox's own sequence, taken no later than the read. A write of the same row that commits later waits for that row lock, so it
  * gets a later version and the copy never overwrites it (the version gate).
  *
- * On PostgreSQL the versions are `nextval` of the outbox sequence, taken
- * while the page's rows are locked, and the page's apply jobs are added to
- * the target's queue right after the commit; only once Redis acknowledged
- * them is the page recorded as done, so a crash in between loses nothing (the
- * page is read again on resume, with new versions). On MySQL/MariaDB, whose
- * AUTO_INCREMENT hands out values only to inserted rows, the page goes
- * through the outbox (one outbox row per row, for this target only) and the
- * relay. Progress is kept in Redis: an interrupted backfill resumes from its
+ * On PostgreSQL the page's versions come from the outbox sequence without an
+ * outbox row: one `nextval` per 1,000 rows, taken just before the locking
+ * read, so each 1,000 rows are the changes of one batch outbox row would be
+ * (versions `value × 1000 + place`). A write that committed before the read
+ * is in the copy (whatever its version, the copy holds its image); one that
+ * commits after waited for the row lock, so it allocated its sequence after
+ * ours and wins. The page's apply jobs are added to the target's queue right
+ * after the read; only once Redis acknowledged them is the page recorded as
+ * done, so a crash in between loses nothing (the page is read again on
+ * resume, with new versions). On MySQL/MariaDB, whose AUTO_INCREMENT hands
+ * out values only to inserted rows, the page goes through the outbox (batch
+ * rows for this target only) and the relay. Progress is kept in Redis: an interrupted backfill resumes from its
  * last page.
  *
  * @example
@@ -179,7 +183,7 @@ export async function backfill(ctx: ReconcileContext, options: BackfillOptions):
         load.catch(() => undefined); // awaited below, unless the read fails first
         const page = side.sql.page(side.table, { after: cursor ? side.keyParams(cursor) : undefined }, columns, { limit: pageSize, lock: true });
         let changes: CapturedChange[] = [];
-        let versions: string[] | undefined;
+        let seqs: string[] | undefined;
         const toChanges = (rows: Record<string, unknown>[]): CapturedChange[] => {
           const capturedAt = Date.now();
           return rows.map((raw) => {
@@ -190,15 +194,13 @@ export async function backfill(ctx: ReconcileContext, options: BackfillOptions):
         };
         try {
           if (sequence) {
-            // One statement, its own transaction: the subquery locks each row
-            // (FOR UPDATE) before the outer select takes its version, and the
-            // locks are held until the statement commits.
-            const rows = (await runner.query(`SELECT p.*, nextval($${page.params.length + 1}::regclass)::text AS dw_version FROM (${page.sql}) AS p`, [
-              ...page.params,
+            // The versions first, then the locking read in a statement of its own (see above).
+            const taken = (await runner.query(`SELECT nextval($1::regclass)::text AS seq FROM generate_series(1, $2::int)`, [
               sequence,
-            ])) as Record<string, unknown>[];
-            changes = toChanges(rows);
-            versions = rows.map((r) => String(r.dw_version));
+              Math.ceil(pageSize / CHANGES_PER_ROW),
+            ])) as Array<{ seq: string }>;
+            seqs = taken.map((r) => r.seq);
+            changes = toChanges((await runner.query(page.sql, page.params)) as Record<string, unknown>[]);
           } else {
             await runner.startTransaction();
             changes = toChanges((await runner.query(page.sql, page.params)) as Record<string, unknown>[]);
@@ -227,20 +229,7 @@ export async function backfill(ctx: ReconcileContext, options: BackfillOptions):
         await acknowledged;
         if (options.signal?.aborted) return finish(false);
         const pageCursor = cursor;
-        const enqueued = versions?.length
-          ? ctx.relay.enqueue!(
-              changes.map((change, i) => ({
-                seq: versions![i],
-                entity: change.entity,
-                op: change.op,
-                pk: JSON.stringify(change.key),
-                row_image: JSON.stringify(change.row),
-                targets: change.targets,
-                captured_at: change.capturedAt,
-                trace: null,
-              })),
-            )
-          : Promise.resolve(0);
+        const enqueued = seqs && count > 0 ? ctx.relay.enqueue!(pageRows(changes, seqs)) : Promise.resolve(0);
         // Only once Redis has the page's jobs does it count as done.
         acknowledged = enqueued.then(async () => {
           state.cursor = pageCursor;
@@ -266,6 +255,17 @@ export async function backfill(ctx: ReconcileContext, options: BackfillOptions):
     if (!targetRunner.isReleased) await targetRunner.release().catch(() => undefined);
     await close();
   }
+}
+
+/** A page's changes as the batch outbox rows `seqs` (one per CHANGES_PER_ROW changes), as the relay reads them. */
+function pageRows(changes: readonly CapturedChange[], seqs: readonly string[]): OutboxRow[] {
+  const rows: OutboxRow[] = [];
+  for (let start = 0, i = 0; start < changes.length; start += CHANGES_PER_ROW, i++) {
+    const [values] = outboxRows(changes.slice(start, start + CHANGES_PER_ROW));
+    const [entity, op, pk, rowImage, targets, capturedAt] = values;
+    rows.push({ seq: seqs[i], entity: entity as string, op: op as string, pk: pk as string, row_image: rowImage as string | null, targets: targets as string, captured_at: capturedAt as number, trace: null });
+  }
+  return rows;
 }
 
 /** The sequence behind the PostgreSQL outbox's `seq` column (its versions), or undefined. */
