@@ -149,17 +149,18 @@ export function startCaptureSpan(items: ReadonlyArray<{ trace?: string; entity: 
   };
 }
 
-/** What the relay and apply spans describe of a change. */
+/** What the relay and apply spans describe of a change (or, `count` > 1, of a batch outbox row, by its first change). */
 interface TracedChange {
   id: string;
   entity: string;
   trace?: string;
+  count?: number;
 }
 
 function describe(group: Array<{ trace?: string }>): Attributes {
   const changes = group as TracedChange[];
   return {
-    'dualwrite.changes': changes.length,
+    'dualwrite.changes': changes.reduce((n, c) => n + (c.count ?? 1), 0),
     'dualwrite.entities': [...new Set(changes.map((c) => c.entity))],
     // Ids only (never row values): enough to find a change in the logs.
     'dualwrite.change_ids': changes.slice(0, 20).map((c) => c.id),

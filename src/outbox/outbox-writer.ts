@@ -30,7 +30,7 @@ const ROWS_PER_STATEMENT = 5000;
  */
 const ROWS_WITH_COMMIT = 50;
 
-/** Nor more changes than this: a bigger transaction's text is sent as parameters, not quoted into a script. */
+/** No more changes than this: a bigger transaction's text is sent as parameters, not quoted into a script. */
 const CHANGES_WITH_COMMIT = 1000;
 
 /** An outbox row's values, in the order of the INSERT's columns (entity, op, pk, row_image, targets, captured_at, trace). */
@@ -154,11 +154,17 @@ function unusableRoutine(error: unknown): boolean {
 }
 
 /**
+ * A batch row's `pk` (the list of its keys) stays under this many characters:
+ * MySQL/MariaDB's `text` column holds 65,535 bytes, four per character at most.
+ */
+const BATCH_KEYS_CHARS = 16_000;
+
+/**
  * The outbox rows of a transaction's changes (in capture order): the changes
- * of each entity, in order, in rows of up to `CHANGES_PER_ROW`; the entities
- * in the order they were first written. Only changes of the same key must
- * keep their order (versions are compared per key), and a key belongs to
- * one entity. Exported for tests.
+ * of each entity, in order, in rows of up to `CHANGES_PER_ROW` (fewer where
+ * long keys would overflow `pk`); the entities in the order they were first
+ * written. Only changes of the same key must keep their order (versions are
+ * compared per key), and a key belongs to one entity. Exported for tests.
  */
 export function outboxRows(changes: readonly CapturedChange[]): OutboxValues[] {
   if (changes.length === 1) return [singleRow(changes[0])];
@@ -170,10 +176,25 @@ export function outboxRows(changes: readonly CapturedChange[]): OutboxValues[] {
   }
   const rows: OutboxValues[] = [];
   for (const list of byEntity.values()) {
-    for (let start = 0; start < list.length; start += CHANGES_PER_ROW) {
-      const part = start === 0 && list.length <= CHANGES_PER_ROW ? list : list.slice(start, start + CHANGES_PER_ROW);
-      rows.push(part.length === 1 ? singleRow(part[0]) : batchRow(part));
+    let part: CapturedChange[] = [];
+    let keys: string[] = [];
+    let chars = 0;
+    const flush = () => {
+      if (part.length === 1) rows.push(singleRow(part[0]));
+      else if (part.length > 1) rows.push(batchRow(part, keys));
+      part = [];
+      keys = [];
+      chars = 0;
+    };
+    for (const change of list) {
+      const key = JSON.stringify(change.key);
+      // `pk` is `[` + the keys, each with a comma or the closing `]`: `chars` + 1 characters.
+      if (part.length === CHANGES_PER_ROW || (part.length > 0 && chars + key.length + 2 > BATCH_KEYS_CHARS)) flush();
+      part.push(change);
+      keys.push(key);
+      chars += key.length + 1;
     }
+    flush();
   }
   return rows;
 }
@@ -191,23 +212,20 @@ function singleRow(change: CapturedChange): OutboxValues {
 }
 
 /**
- * A batch row: `pk` lists the keys; `row_image` lists the changes as the
- * relay embeds them in apply jobs (`ChangeRun.changes`): op, key, row,
- * capturedAt, and a trace only where it differs from the row's.
+ * A batch row: `pk` lists the keys (`keys`, their JSON); `row_image` lists
+ * the changes as the relay embeds them in apply jobs (`ChangeRun.changes`):
+ * op, key, row, capturedAt, and a trace only where it differs from the row's.
  */
-function batchRow(changes: readonly CapturedChange[]): OutboxValues {
+function batchRow(changes: readonly CapturedChange[], keys: readonly string[]): OutboxValues {
   const first = changes[0];
   const trace = first.trace ?? null;
-  const keys: string[] = [];
   const items: string[] = [];
   let capturedAt = first.capturedAt;
-  for (const change of changes) {
-    const key = JSON.stringify(change.key);
-    keys.push(key);
+  changes.forEach((change, i) => {
     if (change.capturedAt < capturedAt) capturedAt = change.capturedAt;
     const own = change.trace !== undefined && change.trace !== trace ? `,"trace":${JSON.stringify(change.trace)}` : '';
-    items.push(`{"op":"${change.op}","key":${key},"row":${change.row === null ? 'null' : JSON.stringify(change.row)},"capturedAt":${change.capturedAt}${own}}`);
-  }
+    items.push(`{"op":"${change.op}","key":${keys[i]},"row":${change.row === null ? 'null' : JSON.stringify(change.row)},"capturedAt":${change.capturedAt}${own}}`);
+  });
   return [first.entity, BATCH_OP, `[${keys.join(',')}]`, `[${items.join(',')}]`, first.targets, capturedAt, trace];
 }
 

@@ -64,6 +64,15 @@ describe('outbox rows of a transaction', () => {
     expect(read[read.length - 2]).toMatchObject({ entity: 'C', version: '3999', capturedAt: 1000 + CHANGES_PER_ROW - 1 });
   });
 
+  it('starts a new row before the keys overflow a MySQL text column', () => {
+    const long = (i: number) => change('A', i, { key: [`${'k'.repeat(500)}-${i}`] });
+    const rows = claimed(Array.from({ length: 100 }, (_, i) => long(i)));
+    expect(rows.length).toBeGreaterThan(3);
+    for (const row of rows) expect(row.pk.length).toBeLessThanOrEqual(16_000);
+    expect(rows.flatMap((r) => JSON.parse(r.pk) as string[][]).map((k) => k[0])).toEqual(Array.from({ length: 100 }, (_, i) => `${'k'.repeat(500)}-${i}`));
+    expect(jobOf(rows).changes).toHaveLength(100);
+  });
+
   it('carries deletes and traces through a batch row', () => {
     const rows = claimed([
       change('A', 1, { trace: '00-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-bbbbbbbbbbbbbbbb-01' }),

@@ -197,6 +197,20 @@ describe.each(ENGINES)('capture on a %s primary', (engine: Engine) => {
     expect(BigInt(order.version)).toBe(base + 1000n);
   });
 
+  it('splits a large transaction\'s rows before their keys overflow the outbox pk column, and publishes every change', async () => {
+    await dw.close();
+    dw = await DualWrite.start(fx.config({ logger: logs.logger, relay: { afterCommit: false } })); // the rows stay until the flush
+    const codes = Array.from({ length: 1000 }, (_, i) => `c${String(i).padStart(19, '0')}`); // 20 characters, the column's width
+    await fx.primary.getRepository(Customer).save(codes.map((code) => ({ code, name: `n-${code}` })));
+    const rows = (await fx.primary.query("SELECT op, pk FROM dualwrite_outbox WHERE entity = 'Customer' ORDER BY seq")) as Array<{ op: string; pk: string }>;
+    expect(rows.length).toBeGreaterThan(1);
+    for (const row of rows) expect(row.pk.length).toBeLessThanOrEqual(16_000);
+    expect(rows.flatMap((r) => (r.op === 'batch' ? (JSON.parse(r.pk) as string[][]) : [JSON.parse(r.pk) as string[]])).map((k) => k[0])).toEqual(codes);
+    const changes = await published('analytics');
+    expect(changes.map((c) => c.key[0])).toEqual(codes);
+    expect(changes.map((c) => c.row?.name)).toEqual(codes.map((code) => `n-${code}`));
+  });
+
   (engine === 'postgres' ? it : it.skip)('prepares the outbox INSERT unless capture.preparedStatements is false (poolers without prepared statements)', async () => {
     await dw.close();
     // A primary with ONE fresh pooled connection: a session sees only the statements it prepared itself.
