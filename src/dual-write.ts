@@ -106,7 +106,11 @@ export class DualWrite {
       if (entities.size === 0) {
         logger.warn('no entity of the primary DataSource is marked @Replicate: nothing will be captured');
       }
-      relay.nudge(); // whatever an earlier process left in the outbox
+      // Whatever an earlier process left in the outbox, and only that: a full claim here would race
+      // this process's own first commits, which it relays from memory (`publish`), and queue them twice.
+      const leftover = await relay.newestSeq().catch(() => 'unknown');
+      if (leftover === 'unknown') relay.nudge();
+      else if (leftover !== undefined) relay.nudgeUpTo(leftover);
       return dw;
     } catch (error) {
       redis?.disconnect();
