@@ -162,11 +162,11 @@ const BATCH_KEYS_CHARS = 16_000;
 /**
  * The outbox rows of a transaction's changes (in capture order): the changes
  * of each entity, in order, in rows of up to `CHANGES_PER_ROW` (fewer where
- * long keys would overflow `pk`); the entities in the order they were first
- * written. Only changes of the same key must keep their order (versions are
+ * long keys would overflow `pk`, `maxKeyChars`); the entities in the order
+ * they were first written. Only changes of the same key must keep their order (versions are
  * compared per key), and a key belongs to one entity. Exported for tests.
  */
-export function outboxRows(changes: readonly CapturedChange[]): OutboxValues[] {
+export function outboxRows(changes: readonly CapturedChange[], maxKeyChars = BATCH_KEYS_CHARS): OutboxValues[] {
   if (changes.length === 1) return [singleRow(changes[0])];
   const byEntity = new Map<string, CapturedChange[]>();
   for (const change of changes) {
@@ -189,7 +189,7 @@ export function outboxRows(changes: readonly CapturedChange[]): OutboxValues[] {
     for (const change of list) {
       const key = JSON.stringify(change.key);
       // `pk` is `[` + the keys, each with a comma or the closing `]`: `chars` + 1 characters.
-      if (part.length === CHANGES_PER_ROW || (part.length > 0 && chars + key.length + 2 > BATCH_KEYS_CHARS)) flush();
+      if (part.length === CHANGES_PER_ROW || (part.length > 0 && chars + key.length + 2 > maxKeyChars)) flush();
       part.push(change);
       keys.push(key);
       chars += key.length + 1;
@@ -238,8 +238,13 @@ function rowsWithSeqs(rows: readonly OutboxValues[], result: unknown): OutboxRow
   const returned = (Array.isArray(result) ? result : ((result as { rows?: unknown[] } | undefined)?.rows ?? [])) as Array<{ seq: string }>;
   if (returned.length !== rows.length) throw new Error(`The outbox INSERT returned ${returned.length} sequences for ${rows.length} rows.`);
   const seqs = returned.map((r) => String(r.seq)).sort(compareSeq);
-  return rows.map(([entity, op, pk, rowImage, targets, capturedAt, trace], i) => ({
-    seq: seqs[i],
+  return rows.map((values, i) => outboxRowOf(values, seqs[i]));
+}
+
+/** An outbox row as a claim returns it, from its values (`outboxRows`) and its sequence. */
+export function outboxRowOf([entity, op, pk, rowImage, targets, capturedAt, trace]: OutboxValues, seq: string): OutboxRow {
+  return {
+    seq,
     entity: entity as string,
     op: op as string,
     pk: pk as string,
@@ -247,7 +252,7 @@ function rowsWithSeqs(rows: readonly OutboxValues[], result: unknown): OutboxRow
     targets: targets as string,
     captured_at: capturedAt as number,
     trace: trace as string | null,
-  }));
+  };
 }
 
 const statementNames = new Map<string, string>();

@@ -3,7 +3,7 @@ import type { QueryRunner } from 'typeorm';
 import { dialectFor } from '../dialect/dialect-for';
 import { DualWriteError } from '../errors/dual-write-error';
 import { CHANGES_PER_ROW, type RowImage } from '../outbox/change';
-import { OutboxWriter, outboxRows, type CapturedChange } from '../outbox/outbox-writer';
+import { OutboxWriter, outboxRowOf, outboxRows, type CapturedChange } from '../outbox/outbox-writer';
 import type { OutboxRow } from '../relay/outbox-row';
 import { classifyError } from '../errors/classify-error';
 import { encodeValue } from '../outbox/value-codec';
@@ -257,13 +257,18 @@ export async function backfill(ctx: ReconcileContext, options: BackfillOptions):
   }
 }
 
-/** A page's changes as the batch outbox rows `seqs` (one per CHANGES_PER_ROW changes), as the relay reads them. */
+/**
+ * A page's changes as the batch outbox rows `seqs` (one per CHANGES_PER_ROW
+ * changes), as the relay reads them. They never go into the outbox table, so
+ * long keys do not split a row: each part is exactly one row, whose sequence
+ * was taken before the read.
+ */
 function pageRows(changes: readonly CapturedChange[], seqs: readonly string[]): OutboxRow[] {
   const rows: OutboxRow[] = [];
   for (let start = 0, i = 0; start < changes.length; start += CHANGES_PER_ROW, i++) {
-    const [values] = outboxRows(changes.slice(start, start + CHANGES_PER_ROW));
-    const [entity, op, pk, rowImage, targets, capturedAt] = values;
-    rows.push({ seq: seqs[i], entity: entity as string, op: op as string, pk: pk as string, row_image: rowImage as string | null, targets: targets as string, captured_at: capturedAt as number, trace: null });
+    const [values, ...more] = outboxRows(changes.slice(start, start + CHANGES_PER_ROW), Infinity);
+    if (more.length > 0 || seqs[i] === undefined) throw new Error(`backfill: a page part became ${more.length + 1} outbox rows for ${seqs.length - i} sequences`);
+    rows.push(outboxRowOf(values, seqs[i]));
   }
   return rows;
 }

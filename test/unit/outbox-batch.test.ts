@@ -1,5 +1,5 @@
 import { CHANGES_PER_ROW, versionOf } from '../../src/outbox/change';
-import { outboxRows, type CapturedChange } from '../../src/outbox/outbox-writer';
+import { outboxRowOf, outboxRows, type CapturedChange } from '../../src/outbox/outbox-writer';
 import { checkApplyJob } from '../../src/queue/check-apply-job';
 import { relayedJson, relayedRowOf, type OutboxRow } from '../../src/relay/outbox-row';
 
@@ -15,16 +15,7 @@ const change = (entity: string, id: number, extra: Partial<CapturedChange> = {})
 
 /** The rows `outboxRows` makes, as the relay reads them back with sequences 1, 2, … */
 function claimed(changes: CapturedChange[]): OutboxRow[] {
-  return outboxRows(changes).map(([entity, op, pk, rowImage, targets, capturedAt, trace], i) => ({
-    seq: String(i + 1),
-    entity: entity as string,
-    op: op as string,
-    pk: pk as string,
-    row_image: rowImage as string | null,
-    targets: targets as string,
-    captured_at: capturedAt as number,
-    trace: trace as string | null,
-  }));
+  return outboxRows(changes).map((values, i) => outboxRowOf(values, String(i + 1)));
 }
 
 /** What a worker reads from a job holding these rows (see Relay.enqueue). */

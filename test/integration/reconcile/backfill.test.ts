@@ -81,6 +81,17 @@ describe.each(PAIRS)('backfill %s → %s', (primaryEngine, targetEngine) => {
     );
   });
 
+  it('copies every row of an entity with long string keys, in pages of 2,000 (batch rows of 1,000 long keys each)', async () => {
+    // 24-character owners: 1,000 keys are over 30,000 characters of JSON.
+    const rows = Array.from({ length: 2500 }, (_, i) => ({ owner: `long-owner-${String(i).padStart(13, '0')}`, slot: i % 3, total: String(i) }));
+    await f.bulkLoad('FaultPair', rows, 'primary');
+    const run = await backfill(f.dw, { entity: 'FaultPair', target: 't', restart: true });
+    expect(run).toMatchObject({ complete: true });
+    expect(run.rows).toBeGreaterThanOrEqual(2500);
+    const converged = await f.converged(['FaultPair'], 60_000);
+    expect(converged.differences).toEqual([]);
+  });
+
   // PostgreSQL primaries add each page's jobs to the queue themselves (no outbox rows); MySQL/MariaDB ones go through the outbox.
   (primaryEngine === 'postgres' ? it : it.skip)('counts a page done only once Redis has its jobs, and reads it again after a refusal', async () => {
     // A key of the wrong type where BullMQ keeps the queue's metadata: Redis answers WRONGTYPE to every add.
