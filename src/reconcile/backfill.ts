@@ -73,13 +73,14 @@ interface BackfillState {
  * Copies every existing row of an entity into a target while the
  * application keeps writing, through the normal path: page by page, a
  * locking read of the next rows in key order, each row with a fresh version
- * from the outbox's own sequence, taken no later than the read. A write of the same row that commits later waits for that row lock, so it
- * gets a later version and the copy never overwrites it (the version gate).
+ * from the outbox's own sequence, taken no later than the read. A write of
+ * the same row that commits later waits for that row lock, so it gets a
+ * later version and the copy never overwrites it (the version gate).
  *
  * On PostgreSQL the page's versions come from the outbox sequence without an
  * outbox row: one `nextval` per 1,000 rows, taken just before the locking
- * read, so each 1,000 rows are the changes of one batch outbox row would be
- * (versions `value × 1000 + place`). A write that committed before the read
+ * read, so each 1,000 rows are versioned as the changes of one batch outbox
+ * row would be (`value × 1000 + place`). A write that committed before the read
  * is in the copy (whatever its version, the copy holds its image); one that
  * commits after waited for the row lock, so it allocated its sequence after
  * ours and wins. The page's apply jobs are added to the target's queue right
@@ -87,8 +88,8 @@ interface BackfillState {
  * done, so a crash in between loses nothing (the page is read again on
  * resume, with new versions). On MySQL/MariaDB, whose AUTO_INCREMENT hands
  * out values only to inserted rows, the page goes through the outbox (batch
- * rows for this target only) and the relay. Progress is kept in Redis: an interrupted backfill resumes from its
- * last page.
+ * rows for this target only) and the relay. Progress is kept in Redis: an
+ * interrupted backfill resumes from its last page.
  *
  * @example
  * ```ts
