@@ -32,9 +32,10 @@ export interface OutboxSql {
   columnar?: boolean;
   /**
    * Claim up to `limit` rows in sequence order, skipping rows another relay
-   * holds; with `upTo`, only rows whose sequence is at most that.
+   * holds; with `upTo`, only rows whose sequence is at most that; never the
+   * rows `except` names (those this process is relaying from memory).
    */
-  claim(table: string, limit: number, upTo?: string): Statement;
+  claim(table: string, limit: number, upTo?: string, except?: readonly string[]): Statement;
   /** The newest sequence in the outbox (`seq`, decimal text), or NULL when it is empty. */
   newestSeq(table: string): string;
   /**
@@ -49,7 +50,7 @@ export interface OutboxSql {
    * multi-statement script beginning with BEGIN, whose last statement returns
    * the rows. The relay COMMITs after Redis acknowledged the jobs.
    */
-  claimScript?(table: string, batchSize: number, upTo?: string): string;
+  claimScript?(table: string, batchSize: number, upTo?: string, except?: readonly string[]): string;
   /**
    * Isolation of the relay's claim transaction, when the engine's default is
    * wrong for it. MySQL/MariaDB: READ COMMITTED, because under REPEATABLE

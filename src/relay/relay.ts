@@ -42,7 +42,17 @@ export interface RelayPass {
   rows: number;
   changes: number;
   jobs: number;
+  /** The claim took as many rows as it asked for: more may be waiting. */
+  full?: boolean;
 }
+
+/**
+ * Rows the first claim asks for. Later claims ask for `batchSize` changes'
+ * worth at the changes per row the previous one saw: an outbox row holds up
+ * to 1,000 changes, so `batchSize` rows of them could be millions of changes
+ * in memory at once.
+ */
+const FIRST_CLAIM_ROWS = 20;
 
 /**
  * Moves outbox rows to the target queues: claims a batch with
@@ -71,9 +81,17 @@ export class Relay {
   private publishFailed = false;
   /** Sequences of published rows still to delete from the outbox. */
   private deletions: string[] = [];
+  /**
+   * Sequences of rows this process relays from memory (`publish`), from the
+   * commit until their delete ran: this process's claims leave them alone, or
+   * a claim started by another commit's nudge would queue them a second time.
+   */
+  private readonly held = new Set<string>();
   private deleting?: Promise<void>;
   /** Two: a drain behind a backlog runs two passes at once (see `drain`). */
   private readonly connections: DriverConnections;
+  /** Rows the next claim asks for (see FIRST_CLAIM_ROWS). */
+  private claimRows: number;
 
   constructor(
     primary: DataSource,
@@ -84,26 +102,32 @@ export class Relay {
     private readonly events?: DualWriteEvents,
   ) {
     this.connections = new DriverConnections(primary, dialect.name, 2);
+    this.claimRows = Math.min(FIRST_CLAIM_ROWS, options.batchSize);
   }
 
-  /** One claim → enqueue → delete transaction; with `upTo`, of rows with sequences up to that only. */
+  /**
+   * One claim → enqueue → delete transaction of about `batchSize` changes
+   * (whole rows; see FIRST_CLAIM_ROWS); with `upTo`, of rows with sequences
+   * up to that only.
+   */
   async relayOnce(upTo?: string): Promise<RelayPass> {
     const outbox = this.dialect.outbox;
+    const limit = this.claimRows;
     return this.connections.run(async (connection) => {
       let rows: OutboxRow[];
       if (outbox.claimScript) {
         // BEGIN and the claim in one round trip (PostgreSQL).
-        rows = (await connection.query(outbox.claimScript(OUTBOX_TABLE, this.options.batchSize, upTo))) as unknown as OutboxRow[];
+        rows = (await connection.query(outbox.claimScript(OUTBOX_TABLE, limit, upTo, [...this.held]))) as unknown as OutboxRow[];
       } else {
         // The transaction and the claim in one round trip where the driver can (see `queryAll`).
-        const claim = outbox.claim(OUTBOX_TABLE, this.options.batchSize, upTo);
+        const claim = outbox.claim(OUTBOX_TABLE, limit, upTo, [...this.held]);
         const begin = outbox.claimIsolation ? [`SET TRANSACTION ISOLATION LEVEL ${outbox.claimIsolation}`] : [];
         const results = await connection.queryAll([...begin.map((sql) => ({ sql })), { sql: 'START TRANSACTION' }, claim]);
         rows = results[results.length - 1] as OutboxRow[];
       }
       if (rows.length === 0) {
         await connection.query('COMMIT');
-        return { rows: 0, changes: 0, jobs: 0 };
+        return { rows: 0, changes: 0, jobs: 0, full: false };
       }
       // DELETE … RETURNING returns rows in no particular order.
       if (outbox.claimDeletes) rows.sort((a, b) => compareSeq(a.seq, b.seq));
@@ -115,7 +139,8 @@ export class Relay {
         await connection.queryAll([deletion, { sql: 'COMMIT' }]);
       }
       this.events?.emit('relayed', pass);
-      return pass;
+      this.claimRows = Math.max(1, Math.min(this.options.batchSize, Math.floor((this.options.batchSize * rows.length) / Math.max(1, pass.changes))));
+      return { ...pass, full: rows.length >= limit };
     });
   }
 
@@ -184,7 +209,10 @@ export class Relay {
       this.nudge();
       return;
     }
-    for (const row of rows) this.pending.push(row);
+    for (const row of rows) {
+      this.pending.push(row);
+      this.held.add(row.seq);
+    }
     this.publishing ??= this.runPublishes();
   }
 
@@ -201,6 +229,7 @@ export class Relay {
         this.deleting ??= this.runDeletions();
       } catch (error) {
         this.logger.warn({ err: error }, 'relay could not add the jobs of committed changes; their outbox rows stay and will be relayed again');
+        for (const row of rows) this.held.delete(row.seq);
         this.publishFailed = true;
         this.nudge();
       }
@@ -224,6 +253,8 @@ export class Relay {
         await this.connections.run((connection) => connection.query(deletion.sql, deletion.params));
       } catch (error) {
         this.logger.warn({ err: error, rows: seqs.length }, 'relay could not delete the outbox rows of relayed changes; they will be relayed again (harmless: the version gate skips them)');
+      } finally {
+        for (const seq of seqs) this.held.delete(seq);
       }
     }
     this.deleting = undefined;
@@ -231,19 +262,20 @@ export class Relay {
 
   /**
    * Relays until the outbox is empty (or only holds rows other relays have
-   * claimed); returns how many changes it relayed. Behind a backlog (the first pass claimed a full batch), two
-   * passes run at once on two connections, so one claims while the other
-   * waits for Redis; SKIP LOCKED keeps their rows apart.
+   * claimed); returns how many changes it relayed. Behind a backlog (the
+   * first pass claimed all it asked for), two passes run at once on two
+   * connections, so one claims while the other waits for Redis; SKIP LOCKED
+   * keeps their rows apart.
    */
   async drain(upTo?: string): Promise<number> {
     const first = await this.relayOnce(upTo);
-    if (first.rows < this.options.batchSize) return first.changes;
+    if (!first.full) return first.changes;
     const loop = async (): Promise<number> => {
       let total = 0;
       for (;;) {
         const pass = await this.relayOnce(upTo);
         total += pass.changes;
-        if (pass.rows < this.options.batchSize) return total;
+        if (!pass.full) return total;
       }
     };
     const [a, b] = await Promise.all([loop(), loop()]);

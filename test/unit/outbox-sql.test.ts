@@ -16,6 +16,13 @@ describe('mysqlOutboxSql', () => {
         'FROM `dualwrite_outbox` AS o WHERE o.seq <= ? ORDER BY o.seq LIMIT ? FOR UPDATE SKIP LOCKED',
       params: ['41', 2000],
     });
+    // Never the rows the process is relaying from memory.
+    expect(mysqlOutboxSql.claim('dualwrite_outbox', 2000, '41', ['7', '9'])).toEqual({
+      sql:
+        'SELECT CAST(o.seq AS CHAR) AS seq, entity, op, pk, row_image, targets, captured_at, trace ' +
+        'FROM `dualwrite_outbox` AS o WHERE o.seq <= ? AND o.seq NOT IN (?, ?) ORDER BY o.seq LIMIT ? FOR UPDATE SKIP LOCKED',
+      params: ['41', '7', '9', 2000],
+    });
     expect(mysqlOutboxSql.claimIsolation).toBe('READ COMMITTED');
   });
 
@@ -59,7 +66,11 @@ describe('postgresOutboxSql', () => {
       'RETURNING seq::text AS seq, entity, op, pk, row_image, targets, captured_at, trace';
     expect(postgresOutboxSql.claimScript!('dualwrite_outbox', 500)).toBe(`BEGIN; SET LOCAL synchronous_commit TO OFF; ${claim('')}`);
     expect(postgresOutboxSql.claimScript!('dualwrite_outbox', 500, '77')).toBe(`BEGIN; SET LOCAL synchronous_commit TO OFF; ${claim(' WHERE seq <= 77')}`);
+    expect(postgresOutboxSql.claimScript!('dualwrite_outbox', 500, undefined, ['7', '9'])).toBe(
+      `BEGIN; SET LOCAL synchronous_commit TO OFF; ${claim(" WHERE seq <> ALL('{7,9}'::bigint[])")}`,
+    );
     expect(() => postgresOutboxSql.claimScript!('dualwrite_outbox', 500, '1; DROP TABLE x')).toThrow(/not a decimal integer/);
+    expect(() => postgresOutboxSql.claimScript!('dualwrite_outbox', 500, undefined, ["1}'::bigint[]); DROP TABLE x; --"])).toThrow(/not a decimal integer/);
   });
 
   it('deletes by one array parameter', () => {

@@ -37,13 +37,16 @@ export const postgresOutboxSql: OutboxSql = {
   // the planner turns an IN subquery into a hash join over a sequential scan
   // of the whole outbox (every claim reads the whole backlog), an array into
   // primary-key lookups (3.8 ms instead of 7.3 ms for 2,000 of 50,000 rows).
-  claim: (table, limit, upTo) => ({
-    sql:
-      `DELETE FROM ${quoteTable(table)} WHERE seq = ANY(ARRAY(` +
-      `SELECT seq FROM ${quoteTable(table)}${upTo === undefined ? '' : ' WHERE seq <= $2'} ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED)) ` +
-      `RETURNING seq::text AS seq, ${COLUMNS}`,
-    params: upTo === undefined ? [limit] : [limit, upTo],
-  }),
+  claim: (table, limit, upTo, except = []) => {
+    const where = [...(upTo === undefined ? [] : ['seq <= $2']), ...(except.length === 0 ? [] : [`seq <> ALL('{${digits(except).join(',')}}'::bigint[])`])];
+    return {
+      sql:
+        `DELETE FROM ${quoteTable(table)} WHERE seq = ANY(ARRAY(` +
+        `SELECT seq FROM ${quoteTable(table)}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED)) ` +
+        `RETURNING seq::text AS seq, ${COLUMNS}`,
+      params: upTo === undefined ? [limit] : [limit, upTo],
+    };
+  },
   newestSeq: (table) => `SELECT max(seq)::text AS seq FROM ${quoteTable(table)}`,
   claimDeletes: true,
   // BEGIN and the claim in one simple-protocol round trip. The claim
@@ -51,20 +54,24 @@ export const postgresOutboxSql: OutboxSql = {
   // deletes rows whose jobs Redis has already acknowledged, so losing that
   // commit in a server crash brings the rows back and relays them again;
   // duplicate jobs are harmless (version-gated, idempotent apply).
-  claimScript: (table, batchSize, upTo) => {
+  claimScript: (table, batchSize, upTo, except) => {
     if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new RangeError(`Relay batch size ${batchSize} is not a positive integer.`);
-    if (upTo !== undefined && !/^\d+$/.test(upTo)) throw new RangeError(`Outbox sequence ${JSON.stringify(upTo)} is not a decimal integer.`);
+    if (upTo !== undefined) digits([upTo]);
     return (
       `BEGIN; SET LOCAL synchronous_commit TO OFF; ` +
-      postgresOutboxSql.claim(table, batchSize, upTo).sql.replace('$1', String(batchSize)).replace('$2', upTo ?? '')
+      postgresOutboxSql.claim(table, batchSize, upTo, except).sql.replace('$1', String(batchSize)).replace('$2', upTo ?? '')
     );
   },
   delete: (table, seqs) => ({ sql: `DELETE FROM ${quoteTable(table)} WHERE seq = ANY($1::bigint[])`, params: [seqs] }),
-  deleteScript: (table, seqs) => {
-    for (const seq of seqs) {
-      if (!/^\d+$/.test(seq)) throw new RangeError(`Outbox sequence ${JSON.stringify(seq)} is not a decimal integer.`);
-    }
-    return `BEGIN; SET LOCAL synchronous_commit TO OFF; DELETE FROM ${quoteTable(table)} WHERE seq = ANY('{${seqs.join(',')}}'::bigint[]); COMMIT`;
-  },
+  deleteScript: (table, seqs) =>
+    `BEGIN; SET LOCAL synchronous_commit TO OFF; DELETE FROM ${quoteTable(table)} WHERE seq = ANY('{${digits(seqs).join(',')}}'::bigint[]); COMMIT`,
   channel: OUTBOX_CHANNEL,
 };
+
+/** Outbox sequences, checked to be decimal integers before they are written into SQL text. */
+function digits(seqs: readonly string[]): readonly string[] {
+  for (const seq of seqs) {
+    if (!/^\d+$/.test(seq)) throw new RangeError(`Outbox sequence ${JSON.stringify(seq)} is not a decimal integer.`);
+  }
+  return seqs;
+}

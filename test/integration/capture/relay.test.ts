@@ -157,6 +157,49 @@ describe.each(ENGINES)('relay on a %s primary', (engine: Engine) => {
     expect((await queuedChanges(fx.prefix, 'reporting')).map((c) => c.row?.customer)).toEqual(['kept']);
   });
 
+  it('claims about relay.batchSize changes at a time, whatever the outbox rows hold', async () => {
+    const dw = await DualWrite.start({ ...fx.config(), relay: { afterCommit: false, batchSize: 250 } });
+    await dw.relay.idle();
+    try {
+      const repo = fx.primary.getRepository(Order);
+      const order = (i: number) => repo.create({ customer: `c${i}`, total: '1.00', cardNumber: SECRET, address: { city: 'Oslo', zip: null } });
+      // 30 transactions of 100 changes: 30 batch rows, 3,000 changes.
+      for (let t = 0; t < 30; t++) await repo.save(Array.from({ length: 100 }, (_, i) => order(t * 100 + i)));
+      const passes: Array<{ rows: number; changes: number }> = [];
+      dw.events.on('relayed', (pass) => passes.push(pass));
+      expect(await dw.relay.drain()).toBe(3000);
+      // The first claim asks for 20 rows (2,000 changes here); the later ones for 250 changes' worth, 2 rows.
+      expect(passes[0]).toMatchObject({ rows: 20, changes: 2000 });
+      expect(passes.slice(1).every((p) => p.changes <= 250)).toBe(true);
+      expect(passes.reduce((n, p) => n + p.changes, 0)).toBe(3000);
+      expect(await outboxCount(fx.primary)).toBe(0);
+      expect(await queuedChanges(fx.prefix, 'reporting')).toHaveLength(3000);
+    } finally {
+      await dw.close();
+    }
+  });
+
+  it('never claims rows the process is relaying from memory, so a claim right after a commit queues nothing twice', async () => {
+    const dw = await DualWrite.start(fx.config());
+    await dw.relay.idle();
+    try {
+      const repo = fx.primary.getRepository(Order);
+      let claimed = 0;
+      for (let i = 0; i < 20; i++) {
+        await repo.save(repo.create({ customer: `m${i}`, total: '1.00', cardNumber: SECRET, address: { city: 'Oslo', zip: null } }));
+        // A claim while the commit's own publish is on its way (as a loose write's nudge starts one).
+        claimed += await dw.relay.drain();
+      }
+      await dw.relay.idle();
+      expect(claimed).toBe(0);
+      const changes = await queuedChanges(fx.prefix, 'reporting');
+      expect(changes.map((c) => c.row?.customer)).toEqual(Array.from({ length: 20 }, (_, i) => `m${i}`));
+      expect(await outboxCount(fx.primary)).toBe(0);
+    } finally {
+      await dw.close();
+    }
+  });
+
   it("claims only what was already in the outbox at a worker's previous poll", async () => {
     const dw = await DualWrite.start({ ...fx.config(), relay: { afterCommit: false } });
     await dw.relay.idle(); // the start-up pass is over
