@@ -47,12 +47,15 @@ export interface RelayPass {
 }
 
 /**
- * Rows the first claim asks for. Later claims ask for `batchSize` changes'
- * worth at the changes per row the previous one saw: an outbox row holds up
- * to 1,000 changes, so `batchSize` rows of them could be millions of changes
- * in memory at once.
+ * Changes one claim should hold, about: an outbox row holds up to 1,000
+ * changes, so `batchSize` rows of them could be millions of changes in memory
+ * at once. The first claim asks for 20 rows (at most 20,000 changes); later
+ * ones for up to `batchSize` rows, this many changes' worth at the changes per
+ * row the previous claim saw. (Only a claim right after the rows grow much
+ * larger can take more: one claim, up to `batchSize` rows.)
  */
-const FIRST_CLAIM_ROWS = 20;
+const CLAIM_CHANGES = 20_000;
+const FIRST_CLAIM_ROWS = CLAIM_CHANGES / 1000;
 
 /**
  * Moves outbox rows to the target queues: claims a batch with
@@ -106,9 +109,8 @@ export class Relay {
   }
 
   /**
-   * One claim → enqueue → delete transaction of about `batchSize` changes
-   * (whole rows; see FIRST_CLAIM_ROWS); with `upTo`, of rows with sequences
-   * up to that only.
+   * One claim → enqueue → delete transaction of up to `batchSize` rows, about
+   * CLAIM_CHANGES changes; with `upTo`, of rows with sequences up to that only.
    */
   async relayOnce(upTo?: string): Promise<RelayPass> {
     const outbox = this.dialect.outbox;
@@ -139,7 +141,7 @@ export class Relay {
         await connection.queryAll([deletion, { sql: 'COMMIT' }]);
       }
       this.events?.emit('relayed', pass);
-      this.claimRows = Math.max(1, Math.min(this.options.batchSize, Math.floor((this.options.batchSize * rows.length) / Math.max(1, pass.changes))));
+      this.claimRows = Math.max(1, Math.min(this.options.batchSize, Math.floor((CLAIM_CHANGES * rows.length) / Math.max(1, pass.changes))));
       return { ...pass, full: rows.length >= limit };
     });
   }

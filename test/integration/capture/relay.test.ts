@@ -157,23 +157,24 @@ describe.each(ENGINES)('relay on a %s primary', (engine: Engine) => {
     expect((await queuedChanges(fx.prefix, 'reporting')).map((c) => c.row?.customer)).toEqual(['kept']);
   });
 
-  it('claims about relay.batchSize changes at a time, whatever the outbox rows hold', async () => {
-    const dw = await DualWrite.start({ ...fx.config(), relay: { afterCommit: false, batchSize: 250 } });
+  it('claims at most relay.batchSize rows and about 20,000 changes at a time, whatever the outbox rows hold', async () => {
+    const dw = await DualWrite.start({ ...fx.config(), relay: { afterCommit: false, batchSize: 60 } });
     await dw.relay.idle();
     try {
       const repo = fx.primary.getRepository(Order);
       const order = (i: number) => repo.create({ customer: `c${i}`, total: '1.00', cardNumber: SECRET, address: { city: 'Oslo', zip: null } });
-      // 30 transactions of 100 changes: 30 batch rows, 3,000 changes.
-      for (let t = 0; t < 30; t++) await repo.save(Array.from({ length: 100 }, (_, i) => order(t * 100 + i)));
+      // 45 transactions of 1,000 changes, then 60 of one: 45 batch rows, 45,060 changes.
+      for (let t = 0; t < 45; t++) await repo.save(Array.from({ length: 1000 }, (_, i) => order(t * 1000 + i)));
+      for (let t = 0; t < 60; t++) await repo.save(order(100_000 + t));
       const passes: Array<{ rows: number; changes: number }> = [];
       dw.events.on('relayed', (pass) => passes.push(pass));
-      expect(await dw.relay.drain()).toBe(3000);
-      // The first claim asks for 20 rows (2,000 changes here); the later ones for 250 changes' worth, 2 rows.
-      expect(passes[0]).toMatchObject({ rows: 20, changes: 2000 });
-      expect(passes.slice(1).every((p) => p.changes <= 250)).toBe(true);
-      expect(passes.reduce((n, p) => n + p.changes, 0)).toBe(3000);
+      expect(await dw.relay.drain()).toBe(45_060);
+      // 20 rows first, then 20,000 changes' worth of those rows: 20 again; then the rest, at most 60 rows.
+      expect(passes.slice(0, 2)).toEqual([expect.objectContaining({ rows: 20, changes: 20_000 }), expect.objectContaining({ rows: 20, changes: 20_000 })]);
+      expect(passes.every((p) => p.rows <= 60 && p.changes <= 20_000)).toBe(true);
+      expect(passes.reduce((n, p) => n + p.changes, 0)).toBe(45_060);
       expect(await outboxCount(fx.primary)).toBe(0);
-      expect(await queuedChanges(fx.prefix, 'reporting')).toHaveLength(3000);
+      expect(await queuedChanges(fx.prefix, 'reporting')).toHaveLength(45_060);
     } finally {
       await dw.close();
     }
