@@ -184,7 +184,10 @@ export class Relay {
           start = end;
         }
         jobs += bulk.length;
-        return this.queues.get(target).addBulk(bulk);
+        const queue = this.queues.get(target);
+        // One job (most commits): one script call; addBulk would build an ioredis pipeline, which copies
+        // every script BullMQ defines onto it (4% of a saving process's busy time in a profile).
+        return bulk.length === 1 ? queue.add(bulk[0].name, bulk[0].data, bulk[0].opts) : queue.addBulk(bulk);
       }),
     ).catch((error: unknown) => {
       spans.end(error);
