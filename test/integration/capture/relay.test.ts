@@ -169,8 +169,10 @@ describe.each(ENGINES)('relay on a %s primary', (engine: Engine) => {
       const passes: Array<{ rows: number; changes: number }> = [];
       dw.events.on('relayed', (pass) => passes.push(pass));
       expect(await dw.relay.drain()).toBe(45_060);
-      // 20 rows first, then 20,000 changes' worth of those rows: 20 again; then the rest, at most 60 rows.
-      expect(passes.slice(0, 2)).toEqual([expect.objectContaining({ rows: 20, changes: 20_000 }), expect.objectContaining({ rows: 20, changes: 20_000 })]);
+      // 20 rows first; then (two claims at a time) 20,000 changes' worth at the density seen, at most 60 rows:
+      // never the 60 rows (25 of them batch rows, over 25,000 changes) a claim by rows alone would take.
+      expect(passes[0]).toMatchObject({ rows: 20, changes: 20_000 });
+      expect(passes.length).toBeGreaterThanOrEqual(3);
       expect(passes.every((p) => p.rows <= 60 && p.changes <= 20_000)).toBe(true);
       expect(passes.reduce((n, p) => n + p.changes, 0)).toBe(45_060);
       expect(await outboxCount(fx.primary)).toBe(0);
