@@ -5,7 +5,7 @@ import { DualWriteError } from '../errors/dual-write-error';
 import type { Logger } from '../observability/logger';
 import type { Change } from '../outbox/change';
 import type { ApplyJobData } from '../queue/apply-job';
-import { checkApplyJob } from '../queue/check-apply-job';
+import { checkApplyJob, type CheckedApplyJob } from '../queue/check-apply-job';
 import type { ApplyOutcome, ChangeApplier } from './change-applier';
 
 /** What a processed job did: the applier's counts plus what went to the dead-letter queue. */
@@ -47,11 +47,13 @@ export async function processApplyJob(
   applier: ChangeApplier,
   deadLetter: DeadLetterSink,
   logger: Logger,
+  /** The job's data as `checkApplyJob` reads it, where the caller has read it already. */
+  checked: CheckedApplyJob = checkApplyJob(job.data, job.id),
 ): Promise<JobOutcome> {
   const attempt = job.attemptsMade + 1;
   const lastAttempt = attempt >= (job.opts.attempts ?? 1);
   // A malformed change (a corrupted or foreign job) is kept as a dead letter at once; the rest apply.
-  const { changes, rejected } = checkApplyJob(job.data, job.id);
+  const { changes, rejected } = checked;
   for (const { change, code, message } of rejected) {
     const error = new DualWriteError(code, message, { entity: change.entity });
     await deadLetter(change, failureOf(classifyError(error), error), { attempts: attempt, firstFailedAt: Date.now() });

@@ -110,11 +110,12 @@ function createWorker(
     async (job) => {
       // An apply span per traced request in the job, a child of its relay span.
       // Only well-formed changes: a corrupted job's are dead-lettered by processApplyJob.
-      const changes = checkApplyJob(job.data, job.id).changes;
+      const checked = checkApplyJob(job.data, job.id);
+      const { changes } = checked;
       const spans = startApplySpans(target, job.id, job.attemptsMade + 1, changes);
       let outcome: JobOutcome;
       try {
-        outcome = await spans.run(() => processApplyJob(job, applier, sink, log));
+        outcome = await spans.run(() => processApplyJob(job, applier, sink, log, checked));
       } catch (error) {
         spans.end(error);
         throw error;

@@ -28,17 +28,6 @@ export interface CheckedApplyJob {
  * wrong, so the worker can keep it as a dead letter and apply the rest.
  */
 export function checkApplyJob(data: unknown, jobId: string | undefined): CheckedApplyJob {
-  // The worker reads a job twice (its spans, then the apply): once is enough.
-  const cached = isRecord(data) ? checkedJobs.get(data) : undefined;
-  if (cached && cached.jobId === jobId) return { changes: [...cached.checked.changes], rejected: [...cached.checked.rejected] };
-  const checked = check(data, jobId);
-  if (isRecord(data)) checkedJobs.set(data, { jobId, checked });
-  return { changes: [...checked.changes], rejected: [...checked.rejected] };
-}
-
-const checkedJobs = new WeakMap<object, { jobId: string | undefined; checked: CheckedApplyJob }>();
-
-function check(data: unknown, jobId: string | undefined): CheckedApplyJob {
   const job = jobId ?? '(no id)';
   const raw = isRecord(data) ? data.changes : undefined;
   if (!Array.isArray(raw)) {

@@ -1,5 +1,6 @@
 import { OUTBOX_COMMIT_PROCEDURE, OUTBOX_TABLE } from '../../../migrations/table-names';
 import type { OutboxSql, Statement } from '../dialect';
+import { decimalSeqs } from '../apply-sql-guards';
 import { quoteIdentifier, quoteTable } from './mysql-quoting';
 
 const COLUMNS = 'entity, op, pk, row_image, targets, captured_at, trace';
@@ -37,9 +38,7 @@ export const mysqlOutboxSql: OutboxSql = {
  * may be one another relay holds, and two relays then deadlock.
  */
 function deleteBySeq(table: string, seqs: readonly string[]): Statement {
-  for (const seq of seqs) {
-    if (!/^\d+$/.test(seq)) throw new RangeError(`Outbox sequence ${JSON.stringify(seq)} is not a decimal integer.`);
-  }
+  decimalSeqs(seqs);
   return {
     sql:
       `DELETE o FROM JSON_TABLE(?, '$[*]' COLUMNS (seq BIGINT PATH '$')) AS j ` +

@@ -1,4 +1,5 @@
 import type { OutboxSql } from '../dialect';
+import { decimalSeqs } from '../apply-sql-guards';
 import { quoteLiteral, quoteTable } from './postgres-quoting';
 
 /** The NOTIFY channel relays LISTEN on. */
@@ -38,7 +39,7 @@ export const postgresOutboxSql: OutboxSql = {
   // of the whole outbox (every claim reads the whole backlog), an array into
   // primary-key lookups (3.8 ms instead of 7.3 ms for 2,000 of 50,000 rows).
   claim: (table, limit, upTo, except = []) => {
-    const where = [...(upTo === undefined ? [] : ['seq <= $2']), ...(except.length === 0 ? [] : [`seq <> ALL('{${digits(except).join(',')}}'::bigint[])`])];
+    const where = [...(upTo === undefined ? [] : ['seq <= $2']), ...(except.length === 0 ? [] : [`seq <> ALL('{${decimalSeqs(except).join(',')}}'::bigint[])`])];
     return {
       sql:
         `DELETE FROM ${quoteTable(table)} WHERE seq = ANY(ARRAY(` +
@@ -56,7 +57,7 @@ export const postgresOutboxSql: OutboxSql = {
   // duplicate jobs are harmless (version-gated, idempotent apply).
   claimScript: (table, batchSize, upTo, except) => {
     if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new RangeError(`Relay batch size ${batchSize} is not a positive integer.`);
-    if (upTo !== undefined) digits([upTo]);
+    if (upTo !== undefined) decimalSeqs([upTo]);
     return (
       `BEGIN; SET LOCAL synchronous_commit TO OFF; ` +
       postgresOutboxSql.claim(table, batchSize, upTo, except).sql.replace('$1', String(batchSize)).replace('$2', upTo ?? '')
@@ -64,14 +65,6 @@ export const postgresOutboxSql: OutboxSql = {
   },
   delete: (table, seqs) => ({ sql: `DELETE FROM ${quoteTable(table)} WHERE seq = ANY($1::bigint[])`, params: [seqs] }),
   deleteScript: (table, seqs) =>
-    `BEGIN; SET LOCAL synchronous_commit TO OFF; DELETE FROM ${quoteTable(table)} WHERE seq = ANY('{${digits(seqs).join(',')}}'::bigint[]); COMMIT`,
+    `BEGIN; SET LOCAL synchronous_commit TO OFF; DELETE FROM ${quoteTable(table)} WHERE seq = ANY('{${decimalSeqs(seqs).join(',')}}'::bigint[]); COMMIT`,
   channel: OUTBOX_CHANNEL,
 };
-
-/** Outbox sequences, checked to be decimal integers before they are written into SQL text. */
-function digits(seqs: readonly string[]): readonly string[] {
-  for (const seq of seqs) {
-    if (!/^\d+$/.test(seq)) throw new RangeError(`Outbox sequence ${JSON.stringify(seq)} is not a decimal integer.`);
-  }
-  return seqs;
-}

@@ -3,6 +3,8 @@ import type { DataSource } from 'typeorm';
 import { LEDGER_TABLE, OUTBOX_TABLE, type DualWrite } from '../../../src';
 import { dialectFor } from '../../../src/dialect/dialect-for';
 import { snapshot } from '../../support/compare';
+import { versionOf } from '../../../src/outbox/change';
+import { BATCH_OP } from '../../../src/relay/outbox-row';
 
 /** The result of comparing every replicated entity of a primary with a target. */
 export interface Comparison {
@@ -115,11 +117,11 @@ export async function auditedChanges(primary: DataSource): Promise<AuditedChange
   const out: AuditedChange[] = [];
   for (const r of rows) {
     const seq = BigInt(r.seq);
-    if (r.op === 'batch') {
+    if (r.op === BATCH_OP) {
       const changes = JSON.parse(r.row_image) as Array<{ op: 'upsert' | 'delete'; key: string[] }>;
-      changes.forEach((c, i) => out.push({ entity: r.entity, key: c.key, seq, version: seq * 1000n + BigInt(i), op: c.op }));
+      changes.forEach((c, i) => out.push({ entity: r.entity, key: c.key, seq, version: BigInt(versionOf(r.seq, i)), op: c.op }));
     } else {
-      out.push({ entity: r.entity, key: JSON.parse(r.pk) as string[], seq, version: seq * 1000n, op: r.op as 'upsert' | 'delete' });
+      out.push({ entity: r.entity, key: JSON.parse(r.pk) as string[], seq, version: BigInt(versionOf(r.seq, 0)), op: r.op as 'upsert' | 'delete' });
     }
   }
   return out;
