@@ -18,14 +18,16 @@ export interface OutboxSql {
    * cannot for these rows. Same `notify` and `returnSeqs` as `insert`. A
    * `script` is parameterless, for the driver itself (several statements;
    * the INSERT's result first); otherwise it is one statement for the query
-   * runner, whose first result set holds the seqs.
+   * runner, whose first result set holds the seqs. A `prepared` one is sent
+   * as a prepared statement where the driver can (mysql2's `execute`): its
+   * parameters travel as they are, not escaped into the SQL text.
    */
   insertAndCommit?(
     table: string,
     rows: ReadonlyArray<ReadonlyArray<string | number | null>>,
     notify?: boolean,
     returnSeqs?: boolean,
-  ): (Statement & { script: boolean }) | undefined;
+  ): (Statement & { script: boolean; prepared?: boolean }) | undefined;
   /** True when `insert` can return the sequences it assigned (PostgreSQL's RETURNING). */
   returnsSeqs?: boolean;
   /** True when `insert` takes one array parameter per column instead of one parameter per value. */

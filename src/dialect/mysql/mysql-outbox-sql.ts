@@ -69,6 +69,6 @@ export const mariadbCommitOutboxSql: OutboxSql = {
   ...mariadbOutboxSql,
   insertAndCommit: (table, rows) =>
     rows.length === 1 && table === OUTBOX_TABLE
-      ? { sql: `CALL ${quoteIdentifier(OUTBOX_COMMIT_PROCEDURE)}(?, ?, ?, ?, ?, ?, ?)`, params: [...rows[0]], script: false }
+      ? { sql: `CALL ${quoteIdentifier(OUTBOX_COMMIT_PROCEDURE)}(?, ?, ?, ?, ?, ?, ?)`, params: [...rows[0]], script: false, prepared: true }
       : undefined,
 };
