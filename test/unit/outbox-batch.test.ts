@@ -90,6 +90,17 @@ describe('outbox rows of a transaction', () => {
     ]);
   });
 
+  it('writes a single change as the JSON.stringify of its Change would, for any entity name', () => {
+    for (const entity of ['A', 'Order "Line"', 'Größe\\\u2028x']) {
+      for (const trace of [undefined, '00-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-bbbbbbbbbbbbbbbb-01']) {
+        const [row] = claimed([change(entity, 5, trace === undefined ? {} : { trace })]);
+        const expected: Record<string, unknown> = { id: `${entity}#1000`, entity, op: 'upsert', key: ['5'], version: '1000', row: { id: 5, name: 'n"5' }, capturedAt: 1005 };
+        if (trace !== undefined) expected.trace = trace;
+        expect(relayedJson(relayedRowOf(row))).toBe(JSON.stringify(expected));
+      }
+    }
+  });
+
   it('numbers versions without leading zeros and refuses a place outside a row', () => {
     expect([versionOf('7', 0), versionOf('7', 9), versionOf('7', 10), versionOf('7', 999)]).toEqual(['7000', '7009', '7010', '7999']);
     expect(() => versionOf('7', CHANGES_PER_ROW)).toThrow(RangeError);
