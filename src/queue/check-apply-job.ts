@@ -119,6 +119,8 @@ function versionText(item: unknown): string {
 
 function problemOf(item: unknown): string | undefined {
   if (!isRecord(item)) return `expected an object, got ${describe(item)}`;
+  // The relay found its outbox row unusable (see RelayedRow.malformed).
+  if (typeof item.malformed === 'string') return item.malformed;
   if (typeof item.entity !== 'string' || item.entity === '') return `"entity" must be an entity name, got ${describe(item.entity)}`;
   if (item.op !== 'upsert' && item.op !== 'delete') return `"op" must be "upsert" or "delete", got ${describe(item.op)}`;
   if (!Array.isArray(item.key) || item.key.length === 0 || !item.key.every((k) => typeof k === 'string')) {

@@ -1,4 +1,4 @@
-import { changeId, versionOf } from '../outbox/change';
+import { CHANGES_PER_ROW, changeId, versionOf } from '../outbox/change';
 
 /** An outbox row as the claim query returns it (either engine). */
 export interface OutboxRow {
@@ -42,26 +42,43 @@ export interface RelayedRow {
   single?: { op: 'upsert' | 'delete'; keyJson: string; rowJson: string; capturedAt: number };
   /** A batch: the JSON list of its changes. */
   changesJson?: string;
+  /**
+   * Why the row cannot be relayed as it is (written by hand or damaged):
+   * it travels as one change that says so, which the worker keeps as a
+   * dead letter (`checkApplyJob`), so the rows around it are not held back.
+   */
+  malformed?: string;
 }
 
 export function relayedRowOf(row: OutboxRow): RelayedRow {
   const seq = String(row.seq);
   const version = versionOf(seq, 0);
   const relayed: RelayedRow = { id: changeId(row.entity, version), entity: row.entity, seq, count: 1, version, lastVersion: version };
-  if (row.op === BATCH_OP) {
-    // The keys' list is only counted: the changes' text goes into the job as it is.
-    relayed.count = (JSON.parse(row.pk) as unknown[]).length;
-    relayed.lastVersion = versionOf(seq, relayed.count - 1);
-    relayed.changesJson = jsonText(row.row_image ?? '', '[');
-  } else {
-    relayed.single = {
-      op: row.op === 'delete' ? 'delete' : 'upsert',
-      keyJson: jsonText(row.pk, '['),
-      rowJson: row.row_image === null ? 'null' : jsonText(row.row_image, '{'),
-      capturedAt: Number(row.captured_at),
-    };
-  }
   if (row.trace) relayed.trace = row.trace;
+  const single = (keyJson: string, rowJson: string, op: 'upsert' | 'delete' = 'upsert') => ({ op, keyJson, rowJson, capturedAt: Number(row.captured_at) });
+  try {
+    if (row.op === BATCH_OP) {
+      // The keys' list is only counted: the changes' text goes into the job as it is.
+      const keys = JSON.parse(row.pk) as unknown;
+      if (!Array.isArray(keys) || keys.length === 0 || keys.length > CHANGES_PER_ROW) {
+        throw new Error(`"pk" of a batch row must list 1 to ${CHANGES_PER_ROW} keys`);
+      }
+      relayed.count = keys.length;
+      relayed.lastVersion = versionOf(seq, relayed.count - 1);
+      relayed.changesJson = jsonText(row.row_image ?? '', '[', 'row_image');
+    } else {
+      if (row.op !== 'upsert' && row.op !== 'delete') throw new Error(`"op" must be "upsert", "delete" or "${BATCH_OP}"`);
+      relayed.single = single(jsonText(row.pk, '[', 'pk'), row.row_image === null ? 'null' : jsonText(row.row_image, '{', 'row_image'), row.op);
+    }
+  } catch (error) {
+    relayed.count = 1;
+    relayed.lastVersion = version;
+    relayed.changesJson = undefined;
+    relayed.single = single('[]', 'null');
+    relayed.malformed =
+      `outbox row ${seq} (entity ${JSON.stringify(row.entity)}, op ${JSON.stringify(row.op)}) is not as typeorm-dualwrite writes it: ` +
+      `${(error as Error).message}. Its change(s) were not relayed; the primary still has the row(s)`;
+  }
   return relayed;
 }
 
@@ -75,9 +92,10 @@ export function relayedJson(r: RelayedRow): string {
   const entity = JSON.stringify(r.entity);
   if (r.single) {
     const c = r.single;
+    const malformed = r.malformed === undefined ? '' : `,"malformed":${JSON.stringify(r.malformed)}`;
     return (
       `{"id":${JSON.stringify(r.id)},"entity":${entity},"op":"${c.op}","key":${c.keyJson},` +
-      `"version":"${r.version}","row":${c.rowJson},"capturedAt":${JSON.stringify(c.capturedAt)}${trace}`
+      `"version":"${r.version}","row":${c.rowJson},"capturedAt":${JSON.stringify(c.capturedAt)}${malformed}${trace}`
     );
   }
   return `{"seq":"${r.seq}","entity":${entity},"changes":${r.changesJson}${trace}`;
@@ -88,8 +106,17 @@ export function relayedJson(r: RelayedRow): string {
  * the expected JSON (a row written by hand) goes through a parse, which
  * throws on invalid JSON just as the relay always did.
  */
-function jsonText(text: string, opening: '[' | '{'): string {
+function jsonText(text: string, opening: '[' | '{', column: string): string {
   const closing = opening === '[' ? ']' : '}';
   if (text.charCodeAt(0) === opening.charCodeAt(0) && text.charCodeAt(text.length - 1) === closing.charCodeAt(0)) return text;
-  return JSON.stringify(JSON.parse(text));
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new Error(`"${column}" is not JSON (${(error as Error).message})`);
+  }
+  if (opening === '[' ? !Array.isArray(value) : typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new Error(`"${column}" must be a JSON ${opening === '[' ? 'list' : 'object'}`);
+  }
+  return JSON.stringify(value);
 }

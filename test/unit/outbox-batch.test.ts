@@ -101,6 +101,32 @@ describe('outbox rows of a transaction', () => {
     }
   });
 
+  it('relays an outbox row it cannot read as one change that says what is wrong, and the rows around it as they are', () => {
+    const good = claimed([change('A', 1)])[0];
+    const bad = (seq: string, over: Partial<OutboxRow>): OutboxRow => ({ ...good, seq, ...over });
+    const rows = [
+      good,
+      bad('2', { pk: 'id=1' }),
+      bad('3', { row_image: 'not json' }),
+      bad('4', { op: 'frobnicate' }),
+      bad('5', { op: 'batch', pk: '{}', row_image: '[]' }),
+      bad('6', { op: 'batch', pk: '[["1"]]', row_image: '{"op":"upsert"}' }),
+      bad('7', { pk: '"1"' }),
+      { ...claimed([change('B', 1), change('B', 2)])[0], seq: '8' },
+    ];
+    const { changes, rejected } = jobOf(rows);
+    expect(changes.map((c) => c.version)).toEqual(['1000', '8000', '8001']);
+    expect(rejected.map((r) => [r.change.version, r.change.entity, r.message])).toEqual([
+      ['2000', 'A', expect.stringContaining('outbox row 2 (entity "A", op "upsert") is not as typeorm-dualwrite writes it: "pk" is not JSON')],
+      ['3000', 'A', expect.stringContaining('outbox row 3 (entity "A", op "upsert") is not as typeorm-dualwrite writes it: "row_image" is not JSON')],
+      ['4000', 'A', expect.stringContaining('"op" must be "upsert", "delete" or "batch"')],
+      ['5000', 'A', expect.stringContaining('"pk" of a batch row must list 1 to 1000 keys')],
+      ['6000', 'A', expect.stringContaining('"row_image" must be a JSON list')],
+      ['7000', 'A', expect.stringContaining('"pk" must be a JSON list')],
+    ]);
+    for (const r of rejected) expect(r).toMatchObject({ code: 'PAYLOAD_INVALID', message: expect.stringContaining('the primary still has the row(s)') });
+  });
+
   it('numbers versions without leading zeros and refuses a place outside a row', () => {
     expect([versionOf('7', 0), versionOf('7', 9), versionOf('7', 10), versionOf('7', 999)]).toEqual(['7000', '7009', '7010', '7999']);
     expect(() => versionOf('7', CHANGES_PER_ROW)).toThrow(RangeError);
