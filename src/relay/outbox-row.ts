@@ -103,8 +103,9 @@ export function relayedJson(r: RelayedRow): string {
 
 /**
  * Outbox JSON text as it can be embedded. Text that does not even look like
- * the expected JSON (a row written by hand) goes through a parse, which
- * throws on invalid JSON just as the relay always did.
+ * the expected JSON (a row written by hand) goes through a parse; text that
+ * is not JSON, or not a list/object as expected, throws an error naming the
+ * column (`relayedRowOf` makes it the row's `malformed`).
  */
 function jsonText(text: string, opening: '[' | '{', column: string): string {
   const closing = opening === '[' ? ']' : '}';
