@@ -96,6 +96,7 @@ export class DriverConnections {
 interface PgClient {
   query(sql: string, params?: readonly unknown[]): Promise<PgResult | PgResult[]>;
   release(error?: unknown): void;
+  on(event: 'error', listener: (error: Error) => void): void;
 }
 interface PgResult {
   rows?: Array<Record<string, unknown>>;
@@ -112,8 +113,8 @@ interface MysqlConnection {
   on(event: 'error', listener: (error: Error) => void): void;
 }
 
-/** Connections given an `error` listener (see `mysqlConnection`). */
-const listened = new WeakSet<MysqlConnection>();
+/** Connections given an `error` listener (see `postgresConnection`, `mysqlConnection`). */
+const listened = new WeakSet<object>();
 interface MysqlPool {
   getConnection(callback: (error: Error | null, connection: MysqlConnection) => void): void;
   end(callback: () => void): void;
@@ -143,6 +144,13 @@ async function openPool(dataSource: DataSource, dialect: DialectName, size: numb
 
 async function postgresConnection(pool: PgPool): Promise<DriverConnection> {
   const client = await pool.connect();
+  // pg-pool listens for errors of idle clients only. A checked-out client whose server session ends
+  // between statements (the relay waits for Redis inside its claim transaction) emits 'error', which
+  // without a listener ends the process; its next statement fails instead, and `abort` closes it.
+  if (!listened.has(client)) {
+    listened.add(client);
+    client.on('error', () => undefined);
+  }
   let broken: Error | undefined;
   const query = async (sql: string, params?: readonly unknown[]) => {
     const result = await client.query(sql, params);
