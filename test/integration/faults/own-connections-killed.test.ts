@@ -24,7 +24,7 @@ describe.each(ENGINES)('own connections on %s, their session killed between stat
     db = await createDatabase(engine, 'dwkill');
     admin = dataSource(db);
     await admin.initialize();
-    connections = new DriverConnections(admin, engine, 1);
+    connections = new DriverConnections(admin, engine === 'postgres' ? 'postgres' : 'mysql', 1);
   });
 
   afterAll(async () => {
