@@ -89,14 +89,14 @@ const AUDIT_TABLE = 'fault_outbox_audit';
  */
 export async function auditOutbox(primary: DataSource): Promise<void> {
   if (dialectFor(primary, { primary: true }).name === 'postgres') {
-    await primary.query(`CREATE TABLE "${AUDIT_TABLE}" (seq bigint NOT NULL, entity varchar(255) NOT NULL, op varchar(8) NOT NULL, pk text NOT NULL, row_image text NULL)`);
+    await primary.query(`CREATE TABLE "${AUDIT_TABLE}" (seq bigint NOT NULL, entity varchar(255) NOT NULL, op varchar(8) NOT NULL, pk text NOT NULL, row_image text NULL, targets text NOT NULL)`);
     await primary.query(`CREATE FUNCTION "${AUDIT_TABLE}_copy"() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN INSERT INTO "${AUDIT_TABLE}" VALUES (NEW.seq, NEW.entity, NEW.op, NEW.pk, NEW.row_image); RETURN NEW; END $$`);
+      BEGIN INSERT INTO "${AUDIT_TABLE}" VALUES (NEW.seq, NEW.entity, NEW.op, NEW.pk, NEW.row_image, NEW.targets); RETURN NEW; END $$`);
     await primary.query(`CREATE TRIGGER "${AUDIT_TABLE}_copy" AFTER INSERT ON "${OUTBOX_TABLE}" FOR EACH ROW EXECUTE FUNCTION "${AUDIT_TABLE}_copy"()`);
   } else {
-    await primary.query(`CREATE TABLE \`${AUDIT_TABLE}\` (seq bigint NOT NULL, entity varchar(255) NOT NULL, op varchar(8) NOT NULL, pk text NOT NULL, row_image longtext NULL) ENGINE=InnoDB`);
+    await primary.query(`CREATE TABLE \`${AUDIT_TABLE}\` (seq bigint NOT NULL, entity varchar(255) NOT NULL, op varchar(8) NOT NULL, pk text NOT NULL, row_image longtext NULL, targets text NOT NULL) ENGINE=InnoDB`);
     await primary.query(`CREATE TRIGGER \`${AUDIT_TABLE}_copy\` AFTER INSERT ON \`${OUTBOX_TABLE}\` FOR EACH ROW
-      INSERT INTO \`${AUDIT_TABLE}\` VALUES (NEW.seq, NEW.entity, NEW.op, NEW.pk, NEW.row_image)`);
+      INSERT INTO \`${AUDIT_TABLE}\` VALUES (NEW.seq, NEW.entity, NEW.op, NEW.pk, NEW.row_image, NEW.targets)`);
   }
 }
 
@@ -108,20 +108,24 @@ export interface AuditedChange {
   seq: bigint;
   version: bigint;
   op: 'upsert' | 'delete';
+  /** The targets it was captured for: all of the entity's, or the one a repair re-emitted it for. */
+  targets: string[];
 }
 
-/** Every change in the audit copy of the outbox (see `auditOutbox`). */
-export async function auditedChanges(primary: DataSource): Promise<AuditedChange[]> {
+/** Every change in the audit copy of the outbox (see `auditOutbox`); with `target`, only those captured for it. */
+export async function auditedChanges(primary: DataSource, target?: string): Promise<AuditedChange[]> {
   const d = dialectFor(primary, { primary: true });
-  const rows = (await primary.query(`SELECT seq, entity, op, pk, row_image FROM ${d.quoteTable(AUDIT_TABLE)}`)) as Array<Record<string, string>>;
+  const rows = (await primary.query(`SELECT seq, entity, op, pk, row_image, targets FROM ${d.quoteTable(AUDIT_TABLE)}`)) as Array<Record<string, string>>;
   const out: AuditedChange[] = [];
   for (const r of rows) {
     const seq = BigInt(r.seq);
+    const targets = r.targets.split(',');
+    if (target !== undefined && !targets.includes(target)) continue;
     if (r.op === BATCH_OP) {
       const changes = JSON.parse(r.row_image) as Array<{ op: 'upsert' | 'delete'; key: string[] }>;
-      changes.forEach((c, i) => out.push({ entity: r.entity, key: c.key, seq, version: BigInt(versionOf(r.seq, i)), op: c.op }));
+      changes.forEach((c, i) => out.push({ entity: r.entity, key: c.key, seq, version: BigInt(versionOf(r.seq, i)), op: c.op, targets }));
     } else {
-      out.push({ entity: r.entity, key: JSON.parse(r.pk) as string[], seq, version: BigInt(versionOf(r.seq, 0)), op: r.op as 'upsert' | 'delete' });
+      out.push({ entity: r.entity, key: JSON.parse(r.pk) as string[], seq, version: BigInt(versionOf(r.seq, 0)), op: r.op as 'upsert' | 'delete', targets });
     }
   }
   return out;
@@ -134,7 +138,7 @@ export async function auditedChanges(primary: DataSource): Promise<AuditedChange
  */
 export async function ledgerVersionMismatches(primary: DataSource, target: DataSource, targetName: string): Promise<{ rows: number; problems: string[] }> {
   const expected = new Map<string, { version: bigint; deleted: boolean }>();
-  for (const a of await auditedChanges(primary)) {
+  for (const a of await auditedChanges(primary, targetName)) {
     const id = `${a.entity} ${a.key.length === 1 ? a.key[0] : JSON.stringify(a.key)}`;
     const seen = expected.get(id);
     if (!seen || a.version > seen.version) expected.set(id, { version: a.version, deleted: a.op === 'delete' });
