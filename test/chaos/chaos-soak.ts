@@ -334,8 +334,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     say(`drained; before repair: ${describeDrift(driftBeforeRepair)}`);
     const captured = (await auditedChanges(primary)).length;
     const ledgers = Object.fromEntries(await Promise.all(CHAOS_TARGETS.map(async (t) => [t, await ledgerOf(tOptions[t], t)] as const)));
-    const lastCaptured = Object.fromEntries(await Promise.all(CHAOS_TARGETS.map(async (t) => [t, await lastCapturedChanges(primary, t)] as const)));
-    const unexplained = unexplainedDrift(driftBeforeRepair, lastCaptured, redisWatermark, ledgers);
+    const unexplained = unexplainedDrift(driftBeforeRepair, await lastCapturedChanges(primary, CHAOS_TARGETS), redisWatermark, ledgers);
     if (unexplained.length > 0) {
       problems.push(`${unexplained.length} differences before the repair that the Redis loss cannot explain: ${unexplained.slice(0, 5).join('; ')}`);
     }

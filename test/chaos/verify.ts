@@ -73,14 +73,14 @@ export async function compareWithPrimary(primary: DataSource, targetOptions: Dat
  */
 export function unexplainedDrift(
   drift: Record<string, Drift>,
-  lastCaptured: Record<string, Map<string, { seq: bigint; version: bigint; op: string }>>,
+  lastCaptured: Map<string, { seq: bigint; version: bigint; op: string }>,
   watermark: bigint | undefined,
   ledgers: Record<string, Map<string, LedgerRow>>,
 ): string[] {
   const out: string[] = [];
   for (const [target, d] of Object.entries(drift)) {
     for (const { entity, key, kind } of d.drifted) {
-      const last = lastCaptured[target]?.get(`${entity} ${key}`);
+      const last = lastCaptured.get(`${entity} ${key}`);
       const entry = ledgers[target]?.get(`${entity} ${ledgerKeyOf(key)}`);
       const ledger = entry ? `target ledger v${entry.version}${entry.deleted ? ' (tombstone)' : ''}` : 'no target ledger entry';
       if (last === undefined) out.push(`${target} ${entity} ${key}: ${kind}, but no change of this key was ever captured; ${ledger}`);
@@ -104,13 +104,19 @@ export async function ledgerOf(options: DataSourceOptions, targetName: string): 
 }
 
 /**
- * Each key's last change captured for `target` (its outbox row's sequence,
- * and its op), from the audit copy of the outbox (see `auditOutbox`). Per
- * target: a repair re-emits a row for the one target it repairs.
+ * Each key's last change the application wrote (its outbox row's sequence,
+ * and its op), from the audit copy of the outbox (see `auditOutbox`): rows
+ * captured for all of `targets`. A repair re-emits a key for the one target
+ * it repairs; the drift it fixes is explained (or not) by the application's
+ * own last change. Counting repairs, a recovery repair after a Redis loss,
+ * applied between the soak's reads, passed for a change the loss could not
+ * explain (the target's ledger already held it while the table read before
+ * did not).
  */
-export async function lastCapturedChanges(primary: DataSource, target: string): Promise<Map<string, { seq: bigint; version: bigint; op: string }>> {
+export async function lastCapturedChanges(primary: DataSource, targets: readonly string[]): Promise<Map<string, { seq: bigint; version: bigint; op: string }>> {
   const out = new Map<string, { seq: bigint; version: bigint; op: string }>();
-  for (const c of await auditedChanges(primary, target)) {
+  for (const c of await auditedChanges(primary)) {
+    if (!targets.every((t) => c.targets.includes(t))) continue;
     const id = `${c.entity} ${c.key.map(String).join('|')}`;
     if (!out.has(id) || out.get(id)!.version < c.version) out.set(id, { seq: c.seq, version: c.version, op: c.op });
   }
