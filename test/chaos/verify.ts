@@ -108,10 +108,9 @@ export async function ledgerOf(options: DataSourceOptions, targetName: string): 
  * and its op), from the audit copy of the outbox (see `auditOutbox`): rows
  * captured for all of `targets`. A repair re-emits a key for the one target
  * it repairs; the drift it fixes is explained (or not) by the application's
- * own last change. Counting repairs, a recovery repair after a Redis loss,
- * applied between the soak's reads, passed for a change the loss could not
- * explain (the target's ledger already held it while the table read before
- * did not).
+ * own last change. (Counted, a recovery repair applied between the soak's
+ * table read and its ledger read looked like a change made after the loss
+ * that never arrived.)
  */
 export async function lastCapturedChanges(primary: DataSource, targets: readonly string[]): Promise<Map<string, { seq: bigint; version: bigint; op: string }>> {
   const out = new Map<string, { seq: bigint; version: bigint; op: string }>();
