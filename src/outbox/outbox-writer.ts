@@ -274,12 +274,18 @@ function prepared(queryRunner: QueryRunner, text: string, values: unknown[]): Pr
     name = `dualwrite_outbox_${createHash('sha1').update(text).digest('hex').slice(0, 16)}`;
     statementNames.set(text, name);
   }
-  return onDriver(queryRunner, { name, text, values });
+  return onPgClient(queryRunner, { name, text, values });
 }
 
 /** A parameterless script (several statements) on the transaction's own connection. */
 function script(queryRunner: QueryRunner, text: string): Promise<unknown> {
-  return onDriver(queryRunner, { text });
+  return onPgClient(queryRunner, { text });
+}
+
+/** A query pg's client of the query runner runs itself (a named prepared statement, a script). */
+async function onPgClient(queryRunner: QueryRunner, query: { name?: string; text: string; values?: unknown[] }): Promise<unknown> {
+  const client = (await queryRunner.connect()) as { query(config: typeof query): Promise<unknown> };
+  return logged(queryRunner, query.text, query.values, () => client.query(query));
 }
 
 /**
@@ -300,29 +306,23 @@ async function executed(
   const connection = (await queryRunner.connect()) as { execute?: Execute };
   const execute = connection.execute;
   if (typeof execute !== 'function') return fallback(text, values);
-  return onDriver(queryRunner, { text, values }, () =>
+  return logged(queryRunner, text, values, () =>
     new Promise((resolve, reject) => execute.call(connection, text, values, (error, result) => (error ? reject(error) : resolve(result)))),
   );
 }
 
 /**
- * A query sent to the query runner's driver connection itself (pg's client,
- * or `send`), where TypeORM's `query` cannot express it; logged like
- * TypeORM's own queries, errors are TypeORM's QueryFailedError, as
- * `queryRunner.query` throws.
+ * Runs a statement sent to the driver's connection itself, where TypeORM's
+ * `query` cannot express it; logged like TypeORM's own queries, errors are
+ * TypeORM's QueryFailedError, as `queryRunner.query` throws.
  */
-async function onDriver(
-  queryRunner: QueryRunner,
-  query: { name?: string; text: string; values?: unknown[] },
-  send?: () => Promise<unknown>,
-): Promise<unknown> {
-  const client = (await queryRunner.connect()) as { query(config: typeof query): Promise<unknown> };
+async function logged(queryRunner: QueryRunner, text: string, values: unknown[] | undefined, run: () => Promise<unknown>): Promise<unknown> {
   const logger = queryRunner.connection.logger;
-  logger.logQuery(query.text, query.values, queryRunner);
+  logger.logQuery(text, values, queryRunner);
   try {
-    return await (send ? send() : client.query(query));
+    return await run();
   } catch (error) {
-    logger.logQueryError(error as Error, query.text, query.values, queryRunner);
-    throw new QueryFailedError(query.text, query.values, error as Error);
+    logger.logQueryError(error as Error, text, values, queryRunner);
+    throw new QueryFailedError(text, values, error as Error);
   }
 }

@@ -55,7 +55,6 @@ export function relayedRowOf(row: OutboxRow): RelayedRow {
   const version = versionOf(seq, 0);
   const relayed: RelayedRow = { id: changeId(row.entity, version), entity: row.entity, seq, count: 1, version, lastVersion: version };
   if (row.trace) relayed.trace = row.trace;
-  const single = (keyJson: string, rowJson: string, op: 'upsert' | 'delete' = 'upsert') => ({ op, keyJson, rowJson, capturedAt: Number(row.captured_at) });
   try {
     if (row.op === BATCH_OP) {
       // The keys' list is only counted: the changes' text goes into the job as it is.
@@ -68,13 +67,13 @@ export function relayedRowOf(row: OutboxRow): RelayedRow {
       relayed.changesJson = jsonText(row.row_image ?? '', '[', 'row_image');
     } else {
       if (row.op !== 'upsert' && row.op !== 'delete') throw new Error(`"op" must be "upsert", "delete" or "${BATCH_OP}"`);
-      relayed.single = single(jsonText(row.pk, '[', 'pk'), row.row_image === null ? 'null' : jsonText(row.row_image, '{', 'row_image'), row.op);
+      relayed.single = { op: row.op, keyJson: jsonText(row.pk, '[', 'pk'), rowJson: row.row_image === null ? 'null' : jsonText(row.row_image, '{', 'row_image'), capturedAt: Number(row.captured_at) };
     }
   } catch (error) {
     relayed.count = 1;
     relayed.lastVersion = version;
     relayed.changesJson = undefined;
-    relayed.single = single('[]', 'null');
+    relayed.single = { op: 'upsert', keyJson: '[]', rowJson: 'null', capturedAt: Number(row.captured_at) };
     relayed.malformed =
       `outbox row ${seq} (entity ${JSON.stringify(row.entity)}, op ${JSON.stringify(row.op)}) is not as typeorm-dualwrite writes it: ` +
       `${(error as Error).message}. Its change(s) were not relayed; the primary still has the row(s)`;
