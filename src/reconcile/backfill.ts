@@ -230,7 +230,7 @@ export async function backfill(ctx: ReconcileContext, options: BackfillOptions):
         await acknowledged;
         if (options.signal?.aborted) return finish(false);
         const pageCursor = cursor;
-        const enqueued = seqs && count > 0 ? ctx.relay.enqueue!(pageRows(changes, seqs)) : Promise.resolve(0);
+        const enqueued = seqs && count > 0 ? ctx.relay.enqueue!(pageRows(changes, seqs), true) : Promise.resolve(0);
         // Only once Redis has the page's jobs does it count as done.
         acknowledged = enqueued.then(async () => {
           state.cursor = pageCursor;

@@ -25,7 +25,7 @@ export interface ReconcileContext {
    * `enqueue` (a `DualWrite`'s relay has it), a PostgreSQL backfill adds its
    * pages' jobs itself instead of writing them to the outbox.
    */
-  readonly relay: { nudge(): void; enqueue?(rows: readonly OutboxRow[]): Promise<unknown> };
+  readonly relay: { nudge(): void; enqueue?(rows: readonly OutboxRow[], written?: boolean): Promise<unknown> };
 }
 
 /** The entities and targets a run covers, checked against the config. */

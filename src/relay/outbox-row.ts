@@ -50,7 +50,16 @@ export interface RelayedRow {
   malformed?: string;
 }
 
-export function relayedRowOf(row: OutboxRow): RelayedRow {
+/**
+ * A row on its way to the queues. `written`: the row's text is what capture
+ * (or the backfill) just wrote in this process, so it is embedded as it is.
+ * A claimed row may have been written by hand or damaged: a single change's
+ * key and row image are parsed, so a text that only looks like JSON (`[1,]`)
+ * becomes this row's `malformed` instead of breaking the JSON of a whole job
+ * (whose other changes would then be dead-lettered with it). A batch row's
+ * changes are not parsed (the relay's cost per change); its key list is.
+ */
+export function relayedRowOf(row: OutboxRow, written = false): RelayedRow {
   const seq = String(row.seq);
   const version = versionOf(seq, 0);
   const relayed: RelayedRow = { id: changeId(row.entity, version), entity: row.entity, seq, count: 1, version, lastVersion: version };
@@ -64,10 +73,12 @@ export function relayedRowOf(row: OutboxRow): RelayedRow {
       }
       relayed.count = keys.length;
       relayed.lastVersion = versionOf(seq, relayed.count - 1);
-      relayed.changesJson = jsonText(row.row_image ?? '', '[', 'row_image');
+      relayed.changesJson = jsonText(row.row_image ?? '', '[', 'row_image', false);
     } else {
       if (row.op !== 'upsert' && row.op !== 'delete') throw new Error(`"op" must be "upsert", "delete" or "${BATCH_OP}"`);
-      relayed.single = { op: row.op, keyJson: jsonText(row.pk, '[', 'pk'), rowJson: row.row_image === null ? 'null' : jsonText(row.row_image, '{', 'row_image'), capturedAt: Number(row.captured_at) };
+      const keyJson = jsonText(row.pk, '[', 'pk', !written);
+      const rowJson = row.row_image === null ? 'null' : jsonText(row.row_image, '{', 'row_image', !written);
+      relayed.single = { op: row.op, keyJson, rowJson, capturedAt: Number(row.captured_at) };
     }
   } catch (error) {
     relayed.count = 1;
@@ -102,13 +113,14 @@ export function relayedJson(r: RelayedRow): string {
 
 /**
  * Outbox JSON text as it can be embedded. Text that does not even look like
- * the expected JSON (a row written by hand) goes through a parse; text that
- * is not JSON, or not a list/object as expected, throws an error naming the
- * column (`relayedRowOf` makes it the row's `malformed`).
+ * the expected JSON, or any text with `parse`, goes through a parse; text
+ * that is not JSON, or not a list/object as expected, throws an error naming
+ * the column (`relayedRowOf` makes it the row's `malformed`).
  */
-function jsonText(text: string, opening: '[' | '{', column: string): string {
+function jsonText(text: string, opening: '[' | '{', column: string, parse: boolean): string {
   const closing = opening === '[' ? ']' : '}';
-  if (text.charCodeAt(0) === opening.charCodeAt(0) && text.charCodeAt(text.length - 1) === closing.charCodeAt(0)) return text;
+  const looksRight = text.charCodeAt(0) === opening.charCodeAt(0) && text.charCodeAt(text.length - 1) === closing.charCodeAt(0);
+  if (looksRight && !parse) return text;
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -118,5 +130,5 @@ function jsonText(text: string, opening: '[' | '{', column: string): string {
   if (opening === '[' ? !Array.isArray(value) : typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new Error(`"${column}" must be a JSON ${opening === '[' ? 'list' : 'object'}`);
   }
-  return JSON.stringify(value);
+  return looksRight ? text : JSON.stringify(value);
 }

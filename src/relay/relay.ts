@@ -151,14 +151,16 @@ export class Relay {
    * their targets' queues: per target, jobs of `jobSize` changes (whole rows:
    * a batch row larger than that is a job of its own), with the relay's job
    * options and ids. Resolves once Redis acknowledged every add. The
-   * backfill adds its pages this way.
+   * backfill adds its pages this way. `written`: rows this process has just
+   * written (commits relayed from memory, backfill pages), whose text is
+   * embedded without a parse (see `relayedRowOf`).
    */
-  async enqueue(rows: readonly OutboxRow[]): Promise<RelayPass> {
+  async enqueue(rows: readonly OutboxRow[], written = false): Promise<RelayPass> {
     const byTarget = new Map<string, RelayedRow[]>();
     const traced: RelayedRow[] = [];
     let changes = 0;
     for (const row of rows) {
-      const relayed = relayedRowOf(row);
+      const relayed = relayedRowOf(row, written);
       changes += relayed.count;
       if (relayed.trace) traced.push(relayed);
       for (const target of row.targets.split(',')) {
@@ -229,7 +231,7 @@ export class Relay {
       const rows = this.pending;
       this.pending = [];
       try {
-        this.events?.emit('relayed', await this.enqueue(rows));
+        this.events?.emit('relayed', await this.enqueue(rows, true));
         for (const row of rows) this.deletions.push(row.seq);
         this.deleting ??= this.runDeletions();
       } catch (error) {

@@ -20,7 +20,7 @@ function claimed(changes: CapturedChange[]): OutboxRow[] {
 
 /** What a worker reads from a job holding these rows (see Relay.enqueue). */
 function jobOf(rows: OutboxRow[]): ReturnType<typeof checkApplyJob> {
-  const relayed = rows.map(relayedRowOf);
+  const relayed = rows.map((row) => relayedRowOf(row));
   const singles = relayed.filter((r) => r.single).map(relayedJson);
   const runs = relayed.filter((r) => !r.single).map(relayedJson);
   return checkApplyJob(JSON.parse(`{"target":"t","changes":[${singles.join(',')}],"runs":[${runs.join(',')}]}`), 'job-1');
@@ -112,6 +112,8 @@ describe('outbox rows of a transaction', () => {
       bad('5', { op: 'batch', pk: '{}', row_image: '[]' }),
       bad('6', { op: 'batch', pk: '[["1"]]', row_image: '{"op":"upsert"}' }),
       bad('7', { pk: '"1"' }),
+      bad('9', { pk: '["1",]' }),
+      bad('10', { row_image: '{"id":}' }),
       { ...claimed([change('B', 1), change('B', 2)])[0], seq: '8' },
     ];
     const { changes, rejected } = jobOf(rows);
@@ -123,6 +125,9 @@ describe('outbox rows of a transaction', () => {
       ['5000', 'A', expect.stringContaining('"pk" of a batch row must list 1 to 1000 keys')],
       ['6000', 'A', expect.stringContaining('"row_image" must be a JSON list')],
       ['7000', 'A', expect.stringContaining('"pk" must be a JSON list')],
+      // Text that only looks like JSON: a job that embedded it would not parse at all.
+      ['9000', 'A', expect.stringContaining('"pk" is not JSON')],
+      ['10000', 'A', expect.stringContaining('"row_image" is not JSON')],
     ]);
     for (const r of rejected) expect(r).toMatchObject({ code: 'PAYLOAD_INVALID', message: expect.stringContaining('the primary still has the row(s)') });
   });

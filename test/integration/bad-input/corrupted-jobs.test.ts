@@ -157,24 +157,28 @@ describe('bad input: corrupted apply jobs and over-long keys (postgres → maria
   it('an outbox row written by hand that the relay cannot read becomes a dead letter; it holds back neither the relay nor the rows around it', async () => {
     const items = primary.getRepository(source.DlqItem);
     await items.save({ id: 8, label: 'eight', qty: 8, secret: null });
-    // Rows the relay's claims (the worker's poll) find: a key that is not JSON, a batch row whose key list is not a list.
+    // Rows the relay's claims (the worker's poll) find together, in one job: a key that is not JSON, a batch
+    // row whose key list is not a list, a key that only looks like JSON, and a well-formed row among them.
     await primary.query(
       `INSERT INTO ${OUTBOX_TABLE} (entity, op, pk, row_image, targets, captured_at) VALUES ` +
-        `('DlqItem', 'upsert', 'id=9', '{"id":9,"label":"nine","qty":9}', 't', $1), ('DlqItem', 'batch', '{"id":9}', '[]', 't', $1)`,
+        `('DlqItem', 'upsert', 'id=9', '{"id":9,"label":"nine","qty":9}', 't', $1), ('DlqItem', 'batch', '{"id":9}', '[]', 't', $1), ` +
+        `('DlqItem', 'upsert', '["12"]', '{"id":12,"label":"twelve","qty":12}', 't', $1), ('DlqItem', 'upsert', '["11",]', '{"id":11,"label":"eleven","qty":11}', 't', $1)`,
       [Date.now()],
     );
     await items.save({ id: 10, label: 'ten', qty: 10, secret: null });
     const fromOutbox = async () => (await dw.listDeadLetters()).filter((l) => l.failure.message.includes('is not as typeorm-dualwrite writes it'));
-    const settled = await eventually(async () => (await fromOutbox()).length === 2 && (await outboxCount(primary)) === 0, 30_000, 100);
+    const settled = await eventually(async () => (await fromOutbox()).length === 3 && (await outboxCount(primary)) === 0, 30_000, 100);
     expect({ settled, outbox: await outboxCount(primary), letters: (await dw.listDeadLetters()).map((l) => l.failure.message) }).toMatchObject({ settled: true, outbox: 0 });
     const messages = (await fromOutbox()).map((l) => `${l.failure.code} ${l.change.entity} ${l.failure.message}`);
-    expect(messages).toHaveLength(2);
+    expect(messages).toHaveLength(3);
     expect(messages).toEqual(expect.arrayContaining([
       expect.stringMatching(/^PAYLOAD_INVALID DlqItem Change \d+ of apply job \S+ is malformed: outbox row \d+ \(entity "DlqItem", op "batch"\) is not as typeorm-dualwrite writes it: "pk" of a batch row must list 1 to 1000 keys\. .*the primary still has the row/),
       expect.stringMatching(/^PAYLOAD_INVALID DlqItem Change \d+ of apply job \S+ is malformed: outbox row \d+ \(entity "DlqItem", op "upsert"\) is not as typeorm-dualwrite writes it: "pk" is not JSON \(.+\)\. .*the primary still has the row/),
     ]));
+    expect(messages.filter((m) => m.includes('"pk" is not JSON'))).toHaveLength(2);
     const { labels } = await targetItems(target);
-    expect([labels.get(8), labels.get(9), labels.get(10)]).toEqual(['eight', undefined, 'ten']);
+    // The well-formed row claimed with the bad ones was applied: nothing else of their job was dead-lettered.
+    expect([labels.get(8), labels.get(9), labels.get(10), labels.get(11), labels.get(12)]).toEqual(['eight', undefined, 'ten', undefined, 'twelve']);
     expect(await queue.getJobCounts('failed', 'active', 'waiting', 'delayed')).toEqual({ failed: 0, active: 0, waiting: 0, delayed: 0 });
     for (const letter of await fromOutbox()) await dw.deadLetters.remove(letter.id);
   });
