@@ -59,7 +59,39 @@ export function encodeValue(kind: ValueKind, value: unknown, jsonAsText = false)
 
 function encodeInstant(value: unknown): WireValue {
   const date = value instanceof Date ? value : new Date(value as string | number);
-  return Number.isNaN(date.getTime()) ? String(value) : date.toISOString();
+  return isoInstant(date) ?? String(value);
+}
+
+const DAY_MS = 86_400_000;
+const TWO_DIGITS = Array.from({ length: 100 }, (_, i) => String(i).padStart(2, '0'));
+const THREE_DIGITS = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, '0'));
+/** The UTC day `isoInstant` last formatted, and its `YYYY-MM-DDT`. */
+let isoDay = Number.NaN;
+let isoDayPrefix = '';
+
+/**
+ * `date.toISOString()`, or null for an invalid date, about six times faster:
+ * the date part comes from the last day formatted (the instants of one
+ * transaction almost always share it), the time of day from tables. Capture
+ * encodes every timestamp column of every written row, and `toISOString`
+ * was a tenth of its CPU time for 100-entity saves. Exported for tests.
+ */
+export function isoInstant(date: Date): string | null {
+  const ms = date.getTime();
+  if (Number.isNaN(ms)) return null;
+  const day = Math.floor(ms / DAY_MS);
+  if (day !== isoDay) {
+    const text = date.toISOString();
+    isoDayPrefix = text.slice(0, text.indexOf('T') + 1);
+    isoDay = day;
+  }
+  let rest = ms - day * DAY_MS;
+  const hours = Math.floor(rest / 3_600_000);
+  rest -= hours * 3_600_000;
+  const minutes = Math.floor(rest / 60_000);
+  rest -= minutes * 60_000;
+  const seconds = Math.floor(rest / 1000);
+  return `${isoDayPrefix}${TWO_DIGITS[hours]}:${TWO_DIGITS[minutes]}:${TWO_DIGITS[seconds]}.${THREE_DIGITS[rest - seconds * 1000]}Z`;
 }
 
 function safeParse(text: string): WireValue {
