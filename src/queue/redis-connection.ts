@@ -35,7 +35,9 @@ export async function connectRedis(redis: RedisOptions | string, timeoutMs = 300
   try {
     await withTimeout(connection.connect().then(() => connection.ping()), timeoutMs);
   } catch (error) {
-    connection.disconnect();
+    // Refused: the socket is closed already, and ioredis' disconnect() would arm a 2 s timer waiting for a
+    // 'close' that has come and gone, keeping the caller's process alive that long for nothing.
+    if (connection.status !== 'end') connection.disconnect();
     throw new DualWriteError(
       'REDIS_UNREACHABLE',
       `Cannot reach Redis at ${describeRedis(options)} (${(error as Error).message}). ` +

@@ -5,6 +5,7 @@ import { createDatabase, dataSource, type TestDatabase } from '../../support/dat
 import { idleTargets } from '../../support/harness';
 import { queuePrefix, removeQueues, REDIS } from '../../support/redis';
 import { runMigrations } from '../../../migrations';
+import { connectRedis } from '../../../src/queue/redis-connection';
 
 @Replicate({ to: ['reporting', 'warehouse'] })
 @Entity('bad_unknown_target')
@@ -105,6 +106,14 @@ describe('start-up validation', () => {
     expect(error.message).toContain('127.0.0.1:1');
     expect(error.message).not.toContain('hunter2');
     await primary.destroy();
+  });
+
+  it('leaves nothing of a refused Redis connection running (no timer keeps the process alive)', async () => {
+    const timers = () => process.getActiveResourcesInfo().filter((resource) => resource === 'Timeout').length;
+    const before = timers();
+    await expect(connectRedis({ host: '127.0.0.1', port: 1 })).rejects.toMatchObject({ code: 'REDIS_UNREACHABLE' });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(timers()).toBe(before);
   });
 
   it('says to run `dualwrite migrate` when the outbox table is missing', async () => {
