@@ -39,6 +39,7 @@ export function registerCapture(
         }
       },
     });
+    narrowToReplicated(dataSource, subscriber);
     registration = { subscriber, listeners };
     registrations.set(dataSource, registration);
     dataSource.subscribers.push(subscriber);
@@ -52,6 +53,23 @@ export function registerCapture(
     const index = dataSource.subscribers.indexOf(subscriber);
     if (index >= 0) dataSource.subscribers.splice(index, 1);
   };
+}
+
+/**
+ * Narrows the subscriber's entity events to the replicated entities (see
+ * `CaptureSubscriber.narrowEntityEvents`), with the check TypeORM's
+ * broadcaster itself makes; a TypeORM without that check leaves it listening
+ * to every entity.
+ */
+function narrowToReplicated(dataSource: DataSource, subscriber: CaptureSubscriber): void {
+  const queryRunner = dataSource.createQueryRunner(); // not connected: a query runner connects on its first query
+  try {
+    const broadcaster = queryRunner.broadcaster as unknown as { isAllowedSubscriber?: (subscriber: unknown, target: unknown) => boolean };
+    const allows = broadcaster.isAllowedSubscriber;
+    if (typeof allows === 'function') subscriber.narrowEntityEvents((s, target) => allows.call(broadcaster, s, target) === true);
+  } finally {
+    queryRunner.release().catch(() => undefined); // never connected: nothing to give back
+  }
 }
 
 /** How many capture subscribers this library has on the DataSource (tests check it is one). */

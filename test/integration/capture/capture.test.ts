@@ -1,5 +1,6 @@
 import { DataSource } from 'typeorm';
 import { CreateDualWriteOutboxCommit1764400000002, DualWrite, captureSubscriberCount } from '../../../src';
+import { CaptureSubscriber } from '../../../src/capture/capture-subscriber';
 import { ENGINES, type Engine } from '../../support/databases';
 import { LogSink, primaryFixture, type PrimaryFixture } from '../../support/harness';
 import { queuedChanges } from '../../support/queued';
@@ -324,6 +325,35 @@ describe.each(ENGINES)('capture on a %s primary', (engine: Engine) => {
     const changes = await published('reporting');
     expect(changes.map((c) => c.key)).toEqual([['71', '1']]);
     expect(logs.lines.some((l) => (l.level as number) >= 50 && /committed without the outbox write/.test(String(l.msg)))).toBe(true);
+  });
+
+  it('gets no entity event of an entity that is not replicated, and every one of those that are', async () => {
+    const subscriber = fx.primary.subscribers.find((s) => s instanceof CaptureSubscriber) as CaptureSubscriber;
+    const calls: string[] = [];
+    for (const hook of ['beforeInsert', 'afterInsert', 'beforeUpdate', 'afterUpdate', 'beforeRemove', 'afterRemove'] as const) {
+      const original = subscriber[hook].bind(subscriber) as (event: { metadata: { name: string } }) => unknown;
+      (subscriber as unknown as Record<string, unknown>)[hook] = (event: { metadata: { name: string } }) => {
+        calls.push(`${hook} ${event.metadata.name}`);
+        return original(event);
+      };
+    }
+    const note = await fx.primary.getRepository(Note).save({ text: 'private' });
+    await fx.primary.getRepository(Note).save({ ...note, text: 'changed' });
+    await fx.primary.getRepository(Note).remove(note);
+    expect(calls).toEqual([]);
+    await fx.primary.getRepository(Customer).save({ code: 'C-9', name: 'Ada' });
+    expect(calls).toEqual(['beforeInsert Customer', 'afterInsert Customer']);
+    expect(await published('analytics')).toHaveLength(1);
+  });
+
+  it('listens to every entity where TypeORM does not decide with listenTo().isPrototypeOf', () => {
+    const subscriber = new CaptureSubscriber({
+      entities: dw.entities, dialect: dw.dialect, outbox: undefined as never, logger: logs.logger, strict: false, onCommitted: () => undefined,
+    });
+    expect(subscriber.narrowEntityEvents(() => true)).toBe(false);
+    expect(subscriber.listenTo).toBeUndefined();
+    expect(subscriber.narrowEntityEvents((s, target) => (s.listenTo!() as unknown as { isPrototypeOf(t: unknown): boolean }).isPrototypeOf(target))).toBe(true);
+    expect(subscriber.listenTo).toBeDefined();
   });
 
   it('registers exactly one capture subscriber, also when start() is called twice', async () => {
