@@ -101,7 +101,7 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
    * every other entity's save() runs as it would without the plugin: TypeORM
    * recomputes the changed columns of all the subjects of a save() whenever a
    * before-hook ran, and ours (see `markInProgress`) would run for each of
-   * them (measured: ~0.3–0.5 ms of CPU per 100-entity save of a plain
+   * them (measured: 0.4–0.7 ms of CPU per 100-entity save of a plain
    * 5-column entity). TypeORM 0.3.x and 1.x decide with
    * `listenTo().isPrototypeOf(target)`; `allows` is that decision, TypeORM's
    * own, tried here on every replicated target and on one that is not. Where
