@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import { DataSource } from 'typeorm';
+import { DataSource, type EntitySchema } from 'typeorm';
 import { DualWrite, runMigrations, type DualWriteConfig } from '../../src';
 import { createDatabase, dataSource, type Engine, type TestDatabase, MARIADB, PG } from './databases';
 import { queuePrefix, removeQueues, REDIS } from './redis';
@@ -44,7 +44,7 @@ export interface PrimaryFixture {
   cleanup(): Promise<void>;
 }
 
-export async function primaryFixture(engine: Engine, entities: Function[], targets: string[]): Promise<PrimaryFixture> {
+export async function primaryFixture(engine: Engine, entities: Array<Function | EntitySchema>, targets: string[]): Promise<PrimaryFixture> {
   const db = await createDatabase(engine, 'dwcap');
   const primary = dataSource(db, entities);
   await primary.initialize();
