@@ -19,7 +19,7 @@ import { OutboxWriter, type CapturedChange } from '../../src/outbox/outbox-write
 import { checkApplyJob } from '../../src/queue/check-apply-job';
 import { createDatabase, dataSource, type Engine, type TestDatabase } from '../support/databases';
 import { queuePrefix, removeQueues, REDIS } from '../support/redis';
-import { benchEntities, item } from './bench-entities';
+import { benchEntities, item, wideItem } from './bench-entities';
 import { benchReconcile } from './reconcile-bench';
 import { median, percentile, printResults, record, report, SCALE, timed } from './report';
 
@@ -38,8 +38,8 @@ async function setup(primaryEngine: Engine, targetEngine: Engine): Promise<Setup
   const targetEntities = benchEntities(targetEngine);
   const primaryDb = await createDatabase(primaryEngine, 'dwbench');
   const targetDb = await createDatabase(targetEngine, 'dwbench');
-  const primary = dataSource(primaryDb, [entities.BenchItem, entities.BenchPlain]);
-  const target = dataSource(targetDb, [targetEntities.BenchItem]);
+  const primary = dataSource(primaryDb, [entities.BenchItem, entities.BenchPlain, entities.BenchWide, entities.BenchWidePlain]);
+  const target = dataSource(targetDb, [targetEntities.BenchItem, targetEntities.BenchWide]);
   await primary.initialize();
   await target.initialize();
   await runMigrations({ primary, targets: { t: target } });
@@ -70,7 +70,7 @@ async function benchCapture(engine: Engine, afterCommit: boolean): Promise<void>
     primary: s.primary, targets: { t: s.target }, redis: REDIS, queuePrefix: s.prefix, logger: { level: 'silent' },
     relay: { afterCommit },
   });
-  const without = new DataSource({ ...s.primaryDb.options([s.entities.BenchPlain]), synchronize: false });
+  const without = new DataSource({ ...s.primaryDb.options([s.entities.BenchPlain, s.entities.BenchWidePlain]), synchronize: false });
   await without.initialize();
   const repos = {
     ours: s.primary.getRepository(s.entities.BenchItem),
@@ -89,6 +89,8 @@ async function benchCapture(engine: Engine, afterCommit: boolean): Promise<void>
   let next = 1;
   const single: Record<Kind, number[]> = { ours: [], base: [], unreplicated: [] };
   const bulk: Record<Kind, number[]> = { ours: [], base: [], unreplicated: [] };
+  const wideRepos = { ours: s.primary.getRepository(s.entities.BenchWide), base: without.getRepository(s.entities.BenchWidePlain) };
+  const wide: Record<keyof typeof wideRepos, number[]> = { ours: [], base: [] };
   for (let round = 0; round < rounds; round++) {
     const order = round % 2 === 0 ? kinds : [...kinds].reverse();
     for (const kind of order) {
@@ -105,6 +107,13 @@ async function benchCapture(engine: Engine, afterCommit: boolean): Promise<void>
         for (let b = 0; b < arrays; b++) await repos[kind].save(Array.from({ length: 100 }, (_, i) => item(start + b * 100 + i)));
       }));
     }
+    for (const kind of round % 2 === 0 ? (['base', 'ours'] as const) : (['ours', 'base'] as const)) {
+      const start = next;
+      next += arrays * 100;
+      wide[kind].push(await timed(async () => {
+        for (let b = 0; b < arrays; b++) await wideRepos[kind].save(Array.from({ length: 100 }, (_, i) => wideItem(start + b * 100 + i)));
+      }));
+    }
   }
   await dw.relay.idle();
   await dw.close();
@@ -119,6 +128,10 @@ async function benchCapture(engine: Engine, afterCommit: boolean): Promise<void>
   report(
     `[${engine}] save() of 100-entity arrays, ${mode}, vs plain TypeORM, rows/s (median of ${rounds} paired rounds)`,
     rowsPerSec(median(bulk.ours)), rowsPerSec(median(bulk.base)), 'rows/s', '≥ 0.90×', pairRatio(bulk.base, bulk.ours),
+  );
+  report(
+    `[${engine}] save() of 100-entity arrays of a 20-column entity, ${mode}, vs plain TypeORM, rows/s (median of ${rounds} paired rounds)`,
+    rowsPerSec(median(wide.ours)), rowsPerSec(median(wide.base)), 'rows/s', '≥ 0.90×', pairRatio(wide.base, wide.ours),
   );
   if (afterCommit) {
     report(
