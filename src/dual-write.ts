@@ -1,7 +1,7 @@
 import type IORedis from 'ioredis';
 import type { DataSource } from 'typeorm';
 import { OUTBOX_COLUMNS, OUTBOX_TABLE } from '../migrations/table-names';
-import { registerCapture } from './capture/register-capture';
+import { assertStatementEvents, registerCapture } from './capture/register-capture';
 import type { DualWriteConfig, ResolvedConfig, StatusThresholds } from './config/dual-write-config';
 import { resolveConfig } from './config/resolve-config';
 import type { Dialect } from './dialect/dialect';
@@ -67,6 +67,7 @@ export class DualWrite {
     let redis: IORedis | undefined;
     try {
       const entities = resolveReplicatedEntities(config.primary, Object.keys(config.targets));
+      assertStatementEvents(config.primary);
       await assertOutboxExists(config.primary, dialect);
       dialect = await primaryDialect(config.primary, dialect);
       redis = await connectRedis(config.redis);

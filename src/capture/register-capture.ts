@@ -1,4 +1,5 @@
 import type { DataSource } from 'typeorm';
+import { DualWriteError } from '../errors/dual-write-error';
 import { CaptureSubscriber, type CaptureOptions } from './capture-subscriber';
 import type { OutboxRow } from '../relay/outbox-row';
 
@@ -55,6 +56,44 @@ export function registerCapture(
   };
 }
 
+/** What TypeORM's broadcaster offers that capture relies on (not all versions have all of it). */
+interface BroadcasterSurface {
+  isAllowedSubscriber?: (subscriber: unknown, target: unknown) => boolean;
+  broadcastBeforeQueryEvent?: unknown;
+  broadcastAfterQueryEvent?: unknown;
+}
+
+/** `use` applied to the broadcaster of a query runner that is never connected. */
+function withBroadcaster<T>(dataSource: DataSource, use: (broadcaster: BroadcasterSurface) => T): T {
+  const queryRunner = dataSource.createQueryRunner(); // not connected: a query runner connects on its first query
+  try {
+    return use(queryRunner.broadcaster as unknown as BroadcasterSurface);
+  } finally {
+    queryRunner.release().catch(() => undefined); // never connected: nothing to give back
+  }
+}
+
+/**
+ * Capture needs TypeORM to tell subscribers of every statement
+ * (`beforeQuery`/`afterQuery`, TypeORM 0.3.18 and later): without it, a write
+ * TypeORM gives no entity for (`update()`, `delete()`, raw `query()`) would
+ * go uncaptured without the warning or the strict-mode refusal it must get.
+ */
+export function assertStatementEvents(dataSource: DataSource): void {
+  const tells = withBroadcaster(
+    dataSource,
+    (b) => typeof b.broadcastBeforeQueryEvent === 'function' && typeof b.broadcastAfterQueryEvent === 'function',
+  );
+  if (tells) return;
+  throw new DualWriteError(
+    'TYPEORM_UNSUPPORTED',
+    'The installed TypeORM does not tell subscribers about the statements they run (beforeQuery/afterQuery came in TypeORM 0.3.18): ' +
+      'update(), delete() and raw query() writes on replicated entities would go uncaptured without a warning. ' +
+      'Upgrade typeorm to 0.3.18 or later (npm install typeorm@^0.3.18, or 1.x).',
+    { option: 'primary' },
+  );
+}
+
 /**
  * Narrows the subscriber's entity events to the replicated entities (see
  * `CaptureSubscriber.narrowEntityEvents`), with the check TypeORM's
@@ -62,14 +101,10 @@ export function registerCapture(
  * to every entity.
  */
 function narrowToReplicated(dataSource: DataSource, subscriber: CaptureSubscriber): void {
-  const queryRunner = dataSource.createQueryRunner(); // not connected: a query runner connects on its first query
-  try {
-    const broadcaster = queryRunner.broadcaster as unknown as { isAllowedSubscriber?: (subscriber: unknown, target: unknown) => boolean };
+  withBroadcaster(dataSource, (broadcaster) => {
     const allows = broadcaster.isAllowedSubscriber;
     if (typeof allows === 'function') subscriber.narrowEntityEvents((s, target) => allows.call(broadcaster, s, target) === true);
-  } finally {
-    queryRunner.release().catch(() => undefined); // never connected: nothing to give back
-  }
+  });
 }
 
 /** How many capture subscribers this library has on the DataSource (tests check it is one). */

@@ -1,5 +1,6 @@
 import { Column, DataSource, Entity, PrimaryColumn, ViewColumn, ViewEntity } from 'typeorm';
-import { DualWrite, defineDualWrite, isDualWriteError, type DualWriteConfig } from '../../../src';
+import { Broadcaster } from 'typeorm/subscriber/Broadcaster';
+import { DualWrite, captureSubscriberCount, defineDualWrite, isDualWriteError, type DualWriteConfig } from '../../../src';
 import { Replicate } from '../../../decorators';
 import { createDatabase, dataSource, type TestDatabase } from '../../support/databases';
 import { idleTargets } from '../../support/harness';
@@ -97,6 +98,23 @@ describe('start-up validation', () => {
     expect(error).toMatchObject({ code: 'TARGET_DRIVER_UNSUPPORTED', target: 'reporting' });
     expect(error.message).toContain('better-sqlite3');
     await primary.destroy();
+  });
+
+  it('refuses a TypeORM that does not tell subscribers about statements (0.3.17 and older)', async () => {
+    const primary = await primaryWith([Good]);
+    // TypeORM 0.3.17's broadcaster: no beforeQuery/afterQuery events.
+    const prototype = Broadcaster.prototype as unknown as Record<string, unknown>;
+    const afterQuery = prototype.broadcastAfterQueryEvent;
+    delete prototype.broadcastAfterQueryEvent;
+    try {
+      const error = await startError(config(primary));
+      expect(error).toMatchObject({ code: 'TYPEORM_UNSUPPORTED', option: 'primary' });
+      expect(error.message).toContain('0.3.18');
+      expect(captureSubscriberCount(primary)).toBe(0);
+    } finally {
+      prototype.broadcastAfterQueryEvent = afterQuery;
+      await primary.destroy();
+    }
   });
 
   it('says Redis is unreachable, with its address and no password', async () => {
