@@ -4,6 +4,7 @@ import { CaptureSubscriber } from '../../../src/capture/capture-subscriber';
 import { ENGINES, type Engine } from '../../support/databases';
 import { LogSink, primaryFixture, type PrimaryFixture } from '../../support/harness';
 import { queuedChanges } from '../../support/queued';
+import { typeormBefore } from '../../support/typeorm-version';
 import { Customer, ENTITIES, Note, Order, OrderLine } from './entities';
 
 async function outboxCount(primary: DataSource): Promise<number> {
@@ -375,7 +376,13 @@ describe.each(ENGINES)('capture on a %s primary', (engine: Engine) => {
     expect(warnings.filter((w) => w.includes('UPDATE'))).toHaveLength(1);
     expect(warnings.filter((w) => w.includes('DELETE'))).toHaveLength(1);
     expect(warnings[0]).toContain('"OrderLine"');
-    expect(warnings[0]).toMatch(/capture\.test\.ts:\d+/);
+    if (engine === 'mariadb' && typeormBefore('0.3.23')) {
+      // TypeORM 0.3.18–0.3.22's MySQL driver announces a statement behind a
+      // `new Promise(async …)`, which async stack traces cannot see through.
+      expect(warnings[0]).toContain('at an unknown call site');
+    } else {
+      expect(warnings[0]).toMatch(/capture\.test\.ts:\d+/);
+    }
   });
 
   it('refuses such writes under strict: true', async () => {
