@@ -92,7 +92,10 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
   listenTo?: () => Function;
 
   constructor(private readonly options: CaptureOptions) {
-    for (const entity of options.entities.values()) this.byMetadata.set(entity.metadata, entity);
+    for (const entity of options.entities.values()) {
+      this.byMetadata.set(entity.metadata, entity);
+      for (const child of entity.children) this.byMetadata.set(child, entity);
+    }
     this.inspector = new StatementInspector(options.entities.values());
   }
 
@@ -151,7 +154,7 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
     if (upsert && (state.inProgress.get(entity) ?? 0) === 0) state.upserting.delete(entity);
     const key = keyOf(entity, event.entity);
     if (!key) return this.reportUncaptured(event.queryRunner, entity, 'INSERT', 'the inserted entity has no primary key value');
-    if (upsert) return this.add(event.queryRunner, { kind: 'refresh', entity, key, capturedAt: Date.now() });
+    if (upsert || entity.readsBack) return this.add(event.queryRunner, { kind: 'refresh', entity, key, capturedAt: Date.now() });
     const row = rowImageOf(entity, event.entity, undefined, true)!;
     return this.add(event.queryRunner, { kind: 'image', entity, change: this.change(entity, 'upsert', key, row) });
   }
@@ -163,7 +166,7 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
     const written = event.entity as ObjectLiteral;
     const key = keyOf(entity, event.databaseEntity, written);
     if (!key) return this.reportUncaptured(event.queryRunner, entity, 'UPDATE', 'the updated entity has no primary key value');
-    const row = rowImageOfUpdate(entity, written, event.databaseEntity, event.updatedColumns);
+    const row = entity.readsBack ? undefined : rowImageOfUpdate(entity, written, event.databaseEntity, event.updatedColumns);
     const pending: PendingChange = row
       ? { kind: 'image', entity, change: this.change(entity, 'upsert', key, row) }
       : { kind: 'refresh', entity, key, capturedAt: Date.now() };

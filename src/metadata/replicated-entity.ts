@@ -35,6 +35,19 @@ export interface ReplicatedEntity {
   readonly primaryColumns: readonly ReplicatedColumn[];
   readonly targets: ReadonlyMap<string, TargetMapping>;
   readonly options: ReplicateOptions;
+  /**
+   * Single-table inheritance: the child entities whose rows live in this
+   * root entity's table. Their writes are captured as this entity's, so a
+   * row has one version history whichever class wrote it.
+   */
+  readonly children: readonly EntityMetadata[];
+  /**
+   * Whether written rows are read back at commit instead of imaged from the
+   * entity object: a single-table hierarchy's discriminator column is filled
+   * by TypeORM from metadata, not from the object, and a child object holds
+   * only its own class's columns of the shared table.
+   */
+  readonly readsBack: boolean;
 }
 
 /**
@@ -47,13 +60,36 @@ export function resolveReplicatedEntities(
   targetNames: readonly string[],
 ): Map<string, ReplicatedEntity> {
   const storage = getReplicationStorage();
+  // Single-table children are captured as their root (see `ReplicatedEntity.children`).
+  const childrenOf = new Map<EntityMetadata, EntityMetadata[]>();
+  for (const metadata of dataSource.entityMetadatas) {
+    if (metadata.tableType !== 'entity-child') continue;
+    const root = rootOf(metadata);
+    if (storage.entities.some((r) => r.target === metadata.target || r.target === metadata.name)) {
+      throw new DualWriteError(
+        'CONFIG_INVALID',
+        `@Replicate is on entity "${metadata.name}", a single-table child of "${root.name}" (their rows share table "${root.tableName}"). ` +
+          `Put @Replicate on the root entity "${root.name}" only: it replicates the whole table, every child's rows included.`,
+        { entity: metadata.name },
+      );
+    }
+    childrenOf.set(root, [...(childrenOf.get(root) ?? []), metadata]);
+  }
   const resolved = new Map<string, ReplicatedEntity>();
   for (const metadata of dataSource.entityMetadatas) {
+    if (metadata.tableType === 'entity-child') continue;
     const record = findRecord(metadata, storage.entities);
     if (!record) continue;
-    resolved.set(metadata.name, resolveEntity(metadata, record.options, targetNames));
+    resolved.set(metadata.name, resolveEntity(metadata, record.options, targetNames, childrenOf.get(metadata) ?? []));
   }
   return resolved;
+}
+
+/** The root entity of a single-table hierarchy (whose table its children share). */
+function rootOf(metadata: EntityMetadata): EntityMetadata {
+  let root = metadata;
+  while (root.tableType === 'entity-child' && root.parentEntityMetadata) root = root.parentEntityMetadata;
+  return root;
 }
 
 function findRecord(metadata: EntityMetadata, records: readonly ReplicationRecord[]): ReplicationRecord | undefined {
@@ -92,6 +128,7 @@ function resolveEntity(
   metadata: EntityMetadata,
   options: ReplicateOptions,
   targetNames: readonly string[],
+  children: readonly EntityMetadata[],
 ): ReplicatedEntity {
   const entity = metadata.name;
   if (!options || !Array.isArray(options.to) || options.to.length === 0) {
@@ -228,5 +265,6 @@ function resolveEntity(
     targets.set(target, { target, table, columnNames });
   }
 
-  return { name: entity, metadata, tablePath: metadata.tablePath, columns, primaryColumns, targets, options };
+  const readsBack = metadata.discriminatorColumn !== undefined;
+  return { name: entity, metadata, tablePath: metadata.tablePath, columns, primaryColumns, targets, options, children, readsBack };
 }

@@ -1,4 +1,4 @@
-import { Column, DataSource, Entity, PrimaryColumn, ViewColumn, ViewEntity } from 'typeorm';
+import { ChildEntity, Column, DataSource, Entity, PrimaryColumn, TableInheritance, ViewColumn, ViewEntity } from 'typeorm';
 import { Broadcaster } from 'typeorm/subscriber/Broadcaster';
 import { DualWrite, captureSubscriberCount, defineDualWrite, isDualWriteError, type DualWriteConfig } from '../../../src';
 import { Replicate } from '../../../decorators';
@@ -25,6 +25,18 @@ class NoKey {
 class BadRename {
   @PrimaryColumn({ type: 'int' }) id!: number;
   @Column({ type: 'int' }) n!: number;
+}
+
+@Entity('bad_shared')
+@TableInheritance({ column: { type: 'varchar', length: 16, name: 'kind' } })
+class SharedRoot {
+  @PrimaryColumn({ type: 'int' }) id!: number;
+}
+
+@Replicate({ to: ['reporting'] })
+@ChildEntity('child')
+class SharedChild extends SharedRoot {
+  @Column({ type: 'int', nullable: true }) n!: number | null;
 }
 
 @Replicate({ to: ['reporting'] })
@@ -88,6 +100,14 @@ describe('start-up validation', () => {
     const primary = await primaryWith([BadRename]);
     const error = await startError(config(primary));
     expect(error).toMatchObject({ code: 'COLUMN_UNKNOWN', entity: 'BadRename', target: 'reporting', column: 'nope' });
+    await primary.destroy();
+  });
+
+  it('asks for @Replicate on the root of a single-table hierarchy, not on a child', async () => {
+    const primary = await primaryWith([SharedRoot, SharedChild]);
+    const error = await startError(config(primary));
+    expect(error).toMatchObject({ code: 'CONFIG_INVALID', entity: 'SharedChild' });
+    expect(error.message).toContain('Put @Replicate on the root entity "SharedRoot"');
     await primary.destroy();
   });
 
