@@ -65,3 +65,45 @@ export async function primaryFixture(engine: Engine, entities: Array<Function | 
     },
   };
 }
+
+/** A primary and one target `t` of their own, migrated, with a started DualWrite and worker. */
+export interface ReplicationFixture {
+  primary: DataSource;
+  target: DataSource;
+  dw: DualWrite;
+  prefix: string;
+  cleanup(): Promise<void>;
+}
+
+export async function replicationFixture(
+  primaryEngine: Engine,
+  targetEngine: Engine,
+  primaryEntities: Array<Function | EntitySchema>,
+  targetEntities: Array<Function | EntitySchema>,
+): Promise<ReplicationFixture> {
+  const primaryDb = await createDatabase(primaryEngine, 'dwp');
+  const targetDb = await createDatabase(targetEngine, 'dwt');
+  const primary = dataSource(primaryDb, primaryEntities);
+  const target = dataSource(targetDb, targetEntities);
+  const prefix = queuePrefix();
+  await primary.initialize();
+  await target.initialize();
+  await runMigrations({ primary, targets: { t: target } });
+  const dw = await DualWrite.start({ primary, targets: { t: target }, redis: REDIS, queuePrefix: prefix, logger: { level: 'silent' } });
+  const worker = await dw.startWorker();
+  return {
+    primary,
+    target,
+    dw,
+    prefix,
+    cleanup: async () => {
+      await worker.close();
+      await dw.close();
+      await primary.destroy();
+      await target.destroy();
+      await primaryDb.drop();
+      await targetDb.drop();
+      await removeQueues(prefix);
+    },
+  };
+}
