@@ -91,6 +91,14 @@ async function benchCapture(engine: Engine, afterCommit: boolean): Promise<void>
   const bulk: Record<Kind, number[]> = { ours: [], base: [], unreplicated: [] };
   const wideRepos = { ours: s.primary.getRepository(s.entities.BenchWide), base: without.getRepository(s.entities.BenchWidePlain) };
   const wide: Record<keyof typeof wideRepos, number[]> = { ours: [], base: [] };
+  /** Times `arrays` saves of 100 fresh entities made by `make`, with ids not used before. */
+  const timeArrays = async (repo: { save(rows: object[]): Promise<unknown> }, make: (id: number) => object) => {
+    const start = next;
+    next += arrays * 100;
+    return timed(async () => {
+      for (let b = 0; b < arrays; b++) await repo.save(Array.from({ length: 100 }, (_, i) => make(start + b * 100 + i)));
+    });
+  };
   for (let round = 0; round < rounds; round++) {
     const order = round % 2 === 0 ? kinds : [...kinds].reverse();
     for (const kind of order) {
@@ -100,19 +108,9 @@ async function benchCapture(engine: Engine, afterCommit: boolean): Promise<void>
         for (let i = 0; i < singles; i++) await repos[kind].save(item(start + i));
       }));
     }
-    for (const kind of order) {
-      const start = next;
-      next += arrays * 100;
-      bulk[kind].push(await timed(async () => {
-        for (let b = 0; b < arrays; b++) await repos[kind].save(Array.from({ length: 100 }, (_, i) => item(start + b * 100 + i)));
-      }));
-    }
+    for (const kind of order) bulk[kind].push(await timeArrays(repos[kind], item));
     for (const kind of round % 2 === 0 ? (['base', 'ours'] as const) : (['ours', 'base'] as const)) {
-      const start = next;
-      next += arrays * 100;
-      wide[kind].push(await timed(async () => {
-        for (let b = 0; b < arrays; b++) await wideRepos[kind].save(Array.from({ length: 100 }, (_, i) => wideItem(start + b * 100 + i)));
-      }));
+      wide[kind].push(await timeArrays(wideRepos[kind], wideItem));
     }
   }
   await dw.relay.idle();
